@@ -1,0 +1,156 @@
+"""Node configuration: one YAML file per node, every key overridable by HULIAN_* environment variables.
+
+Each key is documented in docs/configuration.md; keep the two in step.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+MiB = 1 << 20
+
+
+class AuthType(str, Enum):
+    """How a peer authenticates its node-to-node requests (the management spec's `auth_type` values)."""
+
+    SHA256_ECDSA = "SHA256_ECDSA"
+    SHA256_RSA = "SHA256_RSA"
+    CERT = "CERT"  # certificate only: TLS client certificate, no x-auth-sign (FATE, Kuscia)
+
+
+class EastWestMode(str, Enum):
+    """x-ptp-version=1 forwards the push body as received; otherwise it is wrapped in an Inbound."""
+
+    PASSTHROUGH = "passthrough"
+    ENCAPSULATED = "encapsulated"
+
+
+class Listen(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 7304
+
+
+class GrpcConfig(BaseModel):
+    enabled: bool = False
+    port: int = 7305
+
+
+class TlsConfig(BaseModel):
+    enabled: bool = True
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> "TlsConfig":
+        if self.enabled and not (self.cert_file and self.key_file and self.ca_file):
+            raise ValueError("tls.enabled needs tls.cert_file, tls.key_file and tls.ca_file (or set tls.enabled: false)")
+        return self
+
+
+class Peer(BaseModel):
+    """One route-table entry: how to reach `node_id`, directly (`url`) or through the relay node `via`."""
+
+    node_id: str
+    inst_id: str = ""
+    url: str | None = None
+    via: str | None = None
+    auth_type: AuthType = AuthType.SHA256_ECDSA
+    mode: EastWestMode = EastWestMode.PASSTHROUGH
+    chunk_bytes: int | None = None
+
+    @model_validator(mode="after")
+    def _url_or_via(self) -> "Peer":
+        if not self.url and not self.via:
+            raise ValueError(f"peer {self.node_id!r} needs either url (direct) or via (relay node id)")
+        return self
+
+
+class Security(BaseModel):
+    admin_token: str | None = None
+    token_secret: str | None = None
+    replay_window_seconds: int = 300
+    token_ttl_seconds: int = 7 * 24 * 3600
+
+
+class Limits(BaseModel):
+    max_body_bytes: int = 256 * MiB
+    chunk_bytes: int = 16 * MiB
+    inline_bytes: int = 64 * 1024
+    session_quota_bytes: int = 4096 * MiB
+    pop_timeout_seconds: float = 120.0
+    max_pop_timeout_seconds: float = 3600.0
+    release_timeout_seconds: float = 10.0
+
+
+class TransportConfig(BaseModel):
+    backend: str = "sql"  # sql | redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    fsync: bool = True
+    retry_initial_seconds: float = 0.2
+    retry_max_seconds: float = 30.0
+    request_timeout_seconds: float = 60.0
+    message_ttl_seconds: float = 7 * 24 * 3600.0
+    tech_provider_code: str = "HULIAN"
+
+
+class LogConfig(BaseModel):
+    level: str = "INFO"
+    file: Path | None = None
+
+
+class NodeConfig(BaseSettings):
+    """Everything one node needs; loaded by `load_config` from YAML plus environment overrides."""
+
+    model_config = SettingsConfigDict(env_prefix="HULIAN_", env_nested_delimiter="__", extra="forbid")
+
+    node_id: str
+    inst_id: str = ""
+    listen: Listen = Field(default_factory=Listen)
+    grpc: GrpcConfig = Field(default_factory=GrpcConfig)
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    tls: TlsConfig = Field(default_factory=lambda: TlsConfig(enabled=False))
+    security: Security = Field(default_factory=Security)
+    peers: list[Peer] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    transport: TransportConfig = Field(default_factory=TransportConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # the environment overrides the YAML file
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'node.db'}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls.enabled else "http"
+
+    def peer(self, node_id: str) -> Peer | None:
+        return next((p for p in self.peers if p.node_id == node_id), None)
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    """Read a node's YAML file; relative paths in it are taken relative to the file."""
+    path = Path(path)
+    raw: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
+    base = path.resolve().parent
+    cfg = NodeConfig(**raw)
+    for obj, attr in ((cfg, "data_dir"), (cfg.tls, "cert_file"), (cfg.tls, "key_file"), (cfg.tls, "ca_file"),
+                      (cfg.log, "file")):
+        value = getattr(obj, attr)
+        if value is not None and not Path(value).is_absolute():
+            setattr(obj, attr, base / value)
+    return cfg

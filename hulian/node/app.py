@@ -1,0 +1,127 @@
+"""Assembles one node: configuration, database, transport service, forwarder and one ASGI app."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from hulian.core.config import NodeConfig
+from hulian.core.errors import IllegalRequest, InternalError, NotFound, PtpError
+from hulian.store.db import Database
+from hulian.transport import api as transport_api
+from hulian.transport.auth import Authenticator
+from hulian.transport.blobs import BlobStore
+from hulian.transport.client import PeerClient
+from hulian.transport.forwarder import Forwarder
+from hulian.transport.queue import MessageQueue, SqlQueue
+from hulian.transport.service import TransportService
+from hulian.wire.codec import format_of
+
+log = logging.getLogger("hulian.node")
+
+
+@dataclass
+class Node:
+    config: NodeConfig
+    db: Database
+    queue: MessageQueue
+    service: TransportService
+    auth: Authenticator
+    client: PeerClient
+    forwarder: Forwarder
+
+
+def make_queue(config: NodeConfig, db: Database) -> MessageQueue:
+    if config.transport.backend == "sql":
+        return SqlQueue(db)
+    if config.transport.backend == "redis":
+        from hulian.transport.redis_queue import RedisQueue
+
+        return RedisQueue(config.transport.redis_url, namespace=config.node_id)
+    raise ValueError(f"transport.backend {config.transport.backend!r} is unknown; use 'sql' or 'redis'")
+
+
+def build_node(config: NodeConfig) -> Node:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(config.db_url, fsync=config.transport.fsync)
+    db.create_all()
+    queue = make_queue(config, db)
+    blobs = BlobStore(config.data_dir / "blobs", fsync=config.transport.fsync)
+    service = TransportService(config, db, queue, blobs)
+    client = PeerClient(config)
+    return Node(config, db, queue, service, Authenticator(config), client, Forwarder(service, client))
+
+
+def create_app(config: NodeConfig) -> FastAPI:
+    node = build_node(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await node.queue.start()
+        node.forwarder.start()
+        grpc_server = None
+        if config.grpc.enabled:
+            from hulian.transport.grpc_server import start_grpc
+
+            grpc_server = await start_grpc(node)
+        log.info("node %s serving (backend %s)", config.node_id, config.transport.backend)
+        try:
+            yield
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=2)
+            await node.forwarder.stop()
+            await node.client.close()
+            await node.queue.close()
+            node.db.close()
+
+    app = FastAPI(title=f"hulian node {config.node_id}", version="0.1.0", lifespan=lifespan)
+    app.state.node = node
+    app.include_router(transport_api.router)
+
+    @app.get("/v1/interconn/node/health")
+    async def health() -> dict:
+        return {"code": 0, "msg": "ok", "data": {"node_id": config.node_id, "inst_id": config.inst_id}}
+
+    install_error_handlers(app)
+    return app
+
+
+def _error_reply(request: Request, err: PtpError) -> Response:
+    return transport_api.reply(format_of(request.headers.get("content-type")), err.code, err.message,
+                               status=err.http_status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every failure becomes the spec's {code, message}: bad input never surfaces as a bare 500."""
+
+    @app.exception_handler(PtpError)
+    async def ptp_error(request: Request, err: PtpError) -> Response:
+        return _error_reply(request, err)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> Response:
+        return _error_reply(request, IllegalRequest(f"invalid request: {err.errors()}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code == 404:
+            return _error_reply(request, NotFound(f"no route {request.url.path}; see docs/api.md"))
+        if err.status_code == 405:
+            return _error_reply(request, IllegalRequest(f"method {request.method} not allowed on {request.url.path}"))
+        return JSONResponse({"code": f"HTTP{err.status_code}", "message": str(err.detail)}, status_code=err.status_code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, err: ClientDisconnect) -> Response:
+        return Response(status_code=499)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> Response:
+        log.exception("unexpected failure on %s", request.url.path)
+        return _error_reply(request, InternalError(f"internal error ({type(err).__name__}); see the node log"))

@@ -1,0 +1,274 @@
+"""HTTP routes of the transport layer (spec part 4): container-facing push/pop/peek/release and the
+node-to-node invoke/transport. Parsing and replies only; the logic is in TransportService."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from hulian.core.errors import OK, BadSignature, BodyTooLarge, IllegalRequest, UnsupportedUri
+from hulian.transport.blobs import BlobStore
+from hulian.transport.model import Delivery, Message, Payload
+from hulian.transport.routing import MAX_HOPS
+from hulian.transport.service import new_msg_id
+from hulian.transport.spool import run_blocking, spool_bytes
+from hulian.wire import headers as H
+from hulian.wire import ptp_pb2
+from hulian.wire.codec import Format, decode_inbound, decode_push, decode_topic_timeout, encode_reply, format_of
+
+router = APIRouter(tags=["transport"])
+PREFIX = "/v1/interconn/chan"
+
+
+def reply(fmt: Format, code: str = OK, message: str = "success", payload: bytes | None = None,
+          metadata: dict[str, str] | None = None, status: int = 200) -> Response:
+    body, ctype = encode_reply(fmt, code, message, payload, metadata)
+    return Response(body, status_code=status, media_type=ctype)
+
+
+def _node(request: Request):
+    return request.app.state.node
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    _check_length(request, limit)
+    buf = bytearray()
+    async for piece in request.stream():
+        buf += piece
+        if len(buf) > limit:
+            raise BodyTooLarge(f"body exceeds this node's limit of {limit} bytes (limits.max_body_bytes)")
+    return bytes(buf)
+
+
+def _check_length(request: Request, limit: int) -> None:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(f"body of {length} bytes exceeds this node's limit of {limit} bytes "
+                           "(limits.max_body_bytes); send smaller messages or use the Channel SDK's streaming")
+
+
+async def _spool_stream(request: Request, spooler) -> Payload:
+    try:
+        async for piece in request.stream():
+            await spooler.feed(piece)
+        return await spooler.close()
+    except BaseException:
+        await spooler.abort()
+        raise
+
+
+def _container_session(request: Request) -> str:
+    """Authenticate a container call; returns its session id."""
+    session_id = H.get(request.headers, H.SESSION_ID)
+    _node(request).auth.check_token(session_id, H.get(request.headers, H.TOKEN))
+    return session_id
+
+
+def _metadata_header(request: Request) -> dict[str, str]:
+    raw = H.get(request.headers, H.METADATA)
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+        return {str(k): str(v) for k, v in meta.items()}
+    except (ValueError, AttributeError):
+        raise IllegalRequest(f"{H.METADATA} header must be a JSON object of strings") from None
+
+
+def _timeout(request: Request, body_timeout: float | None) -> float:
+    """Seconds from the body, else x-ptp-timeout (ms), else ?timeout= (s), else the default; clamped."""
+    limits = _node(request).config.limits
+    t = body_timeout
+    if t is None and (ms := H.get(request.headers, H.TIMEOUT_MS)):
+        try:
+            t = float(ms) / 1000
+        except ValueError:
+            raise IllegalRequest(f"x-ptp-timeout {ms!r} is not a number of milliseconds") from None
+    if t is None and (q := request.query_params.get("timeout")):
+        try:
+            t = float(q)
+        except ValueError:
+            raise IllegalRequest(f"timeout={q!r} is not a number of seconds") from None
+    if t is None or t <= 0:
+        t = limits.pop_timeout_seconds
+    return min(t, limits.max_pop_timeout_seconds)
+
+
+@router.post(f"{PREFIX}/push")
+async def push(request: Request) -> Response:
+    node, fmt = _node(request), format_of(request.headers.get("content-type"))
+    session_id = _container_session(request)
+    target = H.get(request.headers, H.TARGET_NODE)
+    if not target:
+        raise IllegalRequest("x-ptp-target-node-id header is missing: name the node the message is for")
+    msg_id = new_msg_id()
+    chunk_bytes = node.service.push_chunk_bytes(target)
+    _check_length(request, node.config.limits.max_body_bytes)
+    spooler = node.service.spooler(msg_id, "out", chunk_bytes)
+    if fmt == Format.RAW:
+        payload = await _spool_stream(request, spooler)
+        topic, meta = "", _metadata_header(request)
+    else:
+        topic, data, meta = decode_push(fmt, await _read_body(request, node.config.limits.max_body_bytes))
+        payload = await spool_bytes(data, spooler)
+    msg = Message(
+        msg_id=msg_id, session_id=session_id, topic=topic or H.get(request.headers, H.TOPIC),
+        source_node=node.config.node_id, source_inst=node.config.inst_id, target_node=target,
+        target_inst=H.get(request.headers, H.TARGET_INST), trace_id=H.get(request.headers, H.TRACE_ID),
+        meta=meta, size=payload.size, created_at=time.time())
+    await node.service.push(msg, payload)
+    return reply(fmt)
+
+
+def _wants_raw(request: Request, fmt: Format) -> bool:
+    return fmt == Format.RAW and "application/octet-stream" in request.headers.get("accept", "")
+
+
+def _delivery_metadata(m: Message) -> dict[str, str]:
+    return {H.SOURCE_NODE: m.source_node, H.TOPIC: m.topic, H.MESSAGE_ID: m.msg_id, **m.meta}
+
+
+async def _message_reply(request: Request, fmt: Format, delivery: Delivery | None, message: Message | None) -> Response:
+    """Reply with a popped (`delivery`) or peeked (`message`) message, or an empty payload."""
+    node = _node(request)
+    m = delivery.message if delivery else message
+    if m is None:
+        if _wants_raw(request, fmt):
+            return Response(b"", headers={H.CODE: OK, H.MESSAGE: "no message"}, media_type="application/octet-stream")
+        return reply(fmt, OK, "no message", payload=b"")
+    if _wants_raw(request, fmt):
+        headers = {H.CODE: OK, H.MESSAGE: "success", H.SOURCE_NODE: m.source_node, H.TOPIC: m.topic,
+                   H.MESSAGE_ID: m.msg_id, "content-length": str(m.size)}
+        if m.meta:
+            headers[H.METADATA] = json.dumps(m.meta)
+        return StreamingResponse(_stream(node, m, delivery), headers=headers, media_type="application/octet-stream")
+    data = m.payload if m.payload is not None else b"".join(BlobStore.read(p) for p in m.blob_paths)
+    if delivery:
+        await node.service.ack(delivery)
+    return reply(fmt, OK, "success", payload=data, metadata=_delivery_metadata(m))
+
+
+async def _stream(node, m: Message, delivery: Delivery | None) -> AsyncIterator[bytes]:
+    """Stream a message's parts; a pop is acknowledged only after the last piece was handed to the socket."""
+    done = False
+    try:
+        if m.payload is not None:
+            yield m.payload
+        for path in m.blob_paths:
+            with open(path, "rb") as f:
+                while piece := f.read(1 << 20):
+                    yield piece
+        done = True
+    finally:
+        if delivery is not None:
+            if done:
+                await node.service.ack(delivery)
+            else:
+                await node.service.queue.nack(delivery)
+
+
+@router.post(f"{PREFIX}/pop")
+async def pop(request: Request) -> Response:
+    node, fmt = _node(request), format_of(request.headers.get("content-type"))
+    session_id = _container_session(request)
+    topic, body_timeout = decode_topic_timeout(fmt, await _read_body(request, 1 << 20), ptp_pb2.PopInbound)
+    topic = topic or H.get(request.headers, H.TOPIC)
+    source = H.get(request.headers, H.SOURCE_NODE) or None
+    delivery = await node.service.pop(session_id, topic, source, _timeout(request, body_timeout))
+    return await _message_reply(request, fmt, delivery, None)
+
+
+@router.post(f"{PREFIX}/peek")
+async def peek(request: Request) -> Response:
+    node, fmt = _node(request), format_of(request.headers.get("content-type"))
+    session_id = _container_session(request)
+    topic, _ = decode_topic_timeout(fmt, await _read_body(request, 1 << 20), ptp_pb2.PeekInbound)
+    topic = topic or H.get(request.headers, H.TOPIC)
+    message = await node.service.peek(session_id, topic, H.get(request.headers, H.SOURCE_NODE) or None)
+    return await _message_reply(request, fmt, None, message)
+
+
+@router.post(f"{PREFIX}/release")
+async def release(request: Request) -> Response:
+    node, fmt = _node(request), format_of(request.headers.get("content-type"))
+    session_id = _container_session(request)
+    topic, _ = decode_topic_timeout(fmt, await _read_body(request, 1 << 20), ptp_pb2.ReleaseInbound)
+    topic = topic or H.get(request.headers, H.TOPIC)
+    await node.service.release(session_id, topic or None)
+    return reply(fmt, OK, f"released {'topic ' + topic if topic else 'session'}")
+
+
+def _peer_cert(request: Request) -> bytes | None:
+    return request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
+
+
+def _int_header(request: Request, name: str, default: int) -> int:
+    raw = H.get(request.headers, name)
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise IllegalRequest(f"header {name} must be an integer, got {raw!r}") from None
+
+
+@router.post(f"{PREFIX}/invoke")
+@router.post(f"{PREFIX}/transport")
+async def invoke(request: Request) -> Response:
+    """A peer node delivers a push (pass-through, x-ptp-version=1, or encapsulated in an Inbound)."""
+    node, fmt = _node(request), format_of(request.headers.get("content-type"))
+    hdr = request.headers
+    who = node.auth.identify_peer(_peer_cert(request))
+    declared = node.auth.check_signature(who, request.method, request.url.path, hdr)
+    uri = H.get(hdr, H.URI)
+    if uri and not H.is_push_uri(uri):
+        raise UnsupportedUri(f"x-ptp-uri {uri!r} is not supported here; this node accepts pushes "
+                             f"({' or '.join(H.PUSH_PATHS)})")
+    session_id, target = H.get(hdr, H.SESSION_ID), H.get(hdr, H.TARGET_NODE)
+    if not session_id or not target:
+        raise IllegalRequest("x-ptp-session-id and x-ptp-target-node-id headers are required on invoke")
+    hops = _int_header(request, H.HOPS, 0)
+    if hops >= MAX_HOPS:
+        raise UnsupportedUri(f"message passed {hops} relays; the route tables form a loop")
+    index, count = _chunk(request)
+    msg_id = H.get(hdr, H.MESSAGE_ID) or new_msg_id()
+    limit = node.config.limits.max_body_bytes
+    _check_length(request, limit)
+    spooler = node.service.spooler(msg_id, f"in{index}", limit, digest=declared is not None and fmt == Format.RAW)
+    if fmt == Format.RAW:
+        payload = await _spool_stream(request, spooler)
+        actual = spooler.hexdigest() if declared else None
+        topic, meta = H.get(hdr, H.TOPIC), _metadata_header(request)
+    else:
+        body = await _read_body(request, limit)
+        actual = await run_blocking(lambda: hashlib.sha256(body).hexdigest()) if declared else None
+        decode = decode_push if H.get(hdr, H.VERSION) == H.PASSTHROUGH_VERSION else decode_inbound
+        topic, data, meta = decode(fmt, body)
+        topic = topic or H.get(hdr, H.TOPIC)
+        payload = await spool_bytes(data, spooler)
+    if declared is not None and actual != declared:
+        node.service.blobs.delete(payload.parts)
+        raise BadSignature("body does not match the signed x-content-sha256; it was altered in transit")
+    total = _int_header(request, H.TOTAL_SIZE, payload.size)
+    msg = Message(
+        msg_id=msg_id, session_id=session_id, topic=topic, source_node=H.get(hdr, H.SOURCE_NODE) or who.node_id,
+        source_inst=H.get(hdr, H.SOURCE_INST), target_node=target, target_inst=H.get(hdr, H.TARGET_INST),
+        trace_id=H.get(hdr, H.TRACE_ID), meta=meta, size=payload.size, created_at=time.time(),
+        chunk_index=index, chunk_count=count, total_size=total)
+    await node.service.receive(msg, payload, hops)
+    return reply(fmt)
+
+
+def _chunk(request: Request) -> tuple[int, int]:
+    raw = H.get(request.headers, H.CHUNK)
+    if not raw:
+        return 0, 1
+    try:
+        index, count = (int(x) for x in raw.split("/"))
+    except ValueError:
+        raise IllegalRequest(f"{H.CHUNK} must be '<index>/<count>', got {raw!r}") from None
+    if not (0 <= index < count <= 1_000_000):
+        raise IllegalRequest(f"{H.CHUNK} {raw!r} is out of range")
+    return index, count

@@ -1,0 +1,222 @@
+"""The transport's domain logic (no HTTP): push, receive from a peer, pop, peek, release.
+
+A push is acknowledged once its message is durable on this node: in the outbox when it goes to another node,
+in the queue when this node is the target. The forwarder drains the outbox hop by hop; every hop persists
+before it acknowledges, and the target de-duplicates by message id, so delivery is at-least-once end to end
+and exactly-once into the queue.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from dataclasses import replace
+
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from hulian.core.config import NodeConfig
+from hulian.core.errors import BufferFull, SessionReleased
+from hulian.store.db import Database, chunks, outbox, received, released
+from hulian.transport.blobs import BlobStore
+from hulian.transport.model import Delivery, Message, Payload
+from hulian.transport.queue import MessageQueue
+from hulian.transport.routing import Router
+from hulian.transport.spool import Spooler, run_blocking
+
+log = logging.getLogger("hulian.transport")
+
+
+def new_msg_id() -> str:
+    return uuid.uuid4().hex
+
+
+class TransportService:
+    def __init__(self, config: NodeConfig, db: Database, queue: MessageQueue, blobs: BlobStore):
+        self.config = config
+        self.db = db
+        self.queue = queue
+        self.blobs = blobs
+        self.router = Router(config)
+        self.outbox_event = asyncio.Event()  # set when the forwarder has new work
+
+    # ---- helpers for the API layer -------------------------------------------------------------------
+    def spooler(self, msg_id: str, origin: str, chunk_bytes: int, digest: bool = False) -> Spooler:
+        lim = self.config.limits
+        return Spooler(self.blobs, msg_id, origin, chunk_bytes, lim.inline_bytes, lim.max_body_bytes,
+                       run_blocking, digest=digest)
+
+    def push_chunk_bytes(self, target: str) -> int:
+        """How big the pieces of a push to `target` are cut (raises when the target is unknown)."""
+        if target == self.config.node_id:
+            return self.config.limits.max_body_bytes
+        return self.router.chunk_bytes(self.router.next_hop(target))
+
+    async def is_released(self, session_id: str) -> bool:
+        return await self.db.run(lambda c: c.execute(
+            select(released.c.session_id).where(released.c.session_id == session_id)).first() is not None)
+
+    async def _check_open(self, session_id: str) -> None:
+        if await self.is_released(session_id):
+            raise SessionReleased(f"session {session_id!r} was released on node {self.config.node_id!r}; "
+                                  "start a new session")
+
+    # ---- container-facing -----------------------------------------------------------------------------
+    async def push(self, msg: Message, payload: Payload) -> None:
+        """Accept a container's message for `msg.target_node`; returns once it is durable here."""
+        try:
+            await self._check_open(msg.session_id)
+            if msg.target_node == self.config.node_id:
+                await self._deliver(msg, payload)
+                return
+            hop = self.router.next_hop(msg.target_node)
+            await self._check_outbox_quota(msg.session_id, payload.size)
+            await self._enqueue_out(msg, payload, hop.peer.node_id, hops=0)
+        except BaseException:
+            self.blobs.delete(payload.parts)
+            raise
+
+    async def pop(self, session_id: str, topic: str, source: str | None, timeout: float) -> Delivery | None:
+        await self._check_open(session_id)
+        delivery = await self.queue.get(session_id, topic, source, timeout,
+                                        is_released=lambda: self.is_released(session_id))
+        if delivery is None:
+            await self._check_open(session_id)
+        return delivery
+
+    async def ack(self, delivery: Delivery) -> None:
+        paths = await self.queue.ack(delivery)
+        self.blobs.delete(paths)
+
+    async def peek(self, session_id: str, topic: str, source: str | None) -> Message | None:
+        await self._check_open(session_id)
+        return await self.queue.peek(session_id, topic, source)
+
+    async def release(self, session_id: str, topic: str | None) -> None:
+        """Drop unread messages of a topic, or of the whole session (which is then closed)."""
+        if topic is None:
+            def close(conn) -> None:
+                conn.execute(delete(released).where(released.c.session_id == session_id))
+                conn.execute(insert(released).values(session_id=session_id, released_at=time.time()))
+
+            await self.db.run(close)
+        paths = await self.queue.release(session_id, topic)
+        paths += await self._drop_chunks(session_id, topic)
+        await run_blocking(lambda: self.blobs.delete(paths))
+        log.info("released session=%s topic=%s (%d blob files)", session_id, topic or "*", len(paths))
+
+    # ---- node-to-node ---------------------------------------------------------------------------------
+    async def receive(self, msg: Message, payload: Payload, hops: int) -> None:
+        """A peer handed us a message (or a chunk): deliver it here or relay it towards its target."""
+        try:
+            await self._check_open(msg.session_id)
+            if msg.target_node != self.config.node_id:
+                hop = self.router.next_hop(msg.target_node)
+                await self._enqueue_out(msg, payload, hop.peer.node_id, hops=hops + 1, whole=False)
+                return
+            if msg.chunk_count > 1:
+                await self._receive_chunk(msg, payload)
+            else:
+                await self._deliver(msg, payload)
+        except BaseException:
+            self.blobs.delete(payload.parts)
+            raise
+
+    async def _deliver(self, msg: Message, payload: Payload) -> None:
+        quota = self.config.limits.session_quota_bytes
+        if await self.queue.session_bytes(msg.session_id) + payload.size > quota:
+            raise BufferFull(f"session {msg.session_id!r} already holds its quota of {quota} bytes on node "
+                             f"{self.config.node_id!r}; pop its messages first (limits.session_quota_bytes)")
+        full = replace(msg, size=payload.size, payload=payload.data, blob_paths=payload.parts,
+                       created_at=msg.created_at or time.time(), chunk_index=0, chunk_count=1,
+                       total_size=payload.size)
+        if not await self.queue.put(full):
+            log.info("duplicate message %s ignored (already delivered)", msg.msg_id)
+            self.blobs.delete(payload.parts)
+
+    async def _receive_chunk(self, msg: Message, payload: Payload) -> None:
+        if payload.data is not None:  # keep every chunk in a file so a message is a list of files
+            path = self.blobs.path_for(msg.msg_id, msg.chunk_index, "in")
+            await run_blocking(lambda: self.blobs.write(path, payload.data))
+            payload = Payload(size=payload.size, parts=[path])
+        (path,) = payload.parts
+
+        def tx(conn):
+            if conn.execute(select(received.c.msg_id).where(received.c.msg_id == msg.msg_id)).first():
+                return None  # the whole message was delivered already
+            row = msg.routing_row() | {"payload": None, "blob_path": path, "size": payload.size,
+                                       "chunk_index": msg.chunk_index, "chunk_count": msg.chunk_count,
+                                       "total_size": msg.total_size}
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(chunks).values(**row))
+            except IntegrityError:
+                return None  # a repeated chunk
+            rows = conn.execute(select(chunks.c.chunk_index, chunks.c.blob_path).where(
+                chunks.c.msg_id == msg.msg_id).order_by(chunks.c.chunk_index)).all()
+            return rows if len(rows) == msg.chunk_count else []
+
+        rows = await self.db.run(tx)
+        if rows is None:
+            self.blobs.delete([path])
+            return
+        if rows:
+            parts = [r.blob_path for r in rows]
+            await self._deliver(msg, Payload(size=msg.total_size, parts=parts))
+            await self.db.run(lambda c: c.execute(delete(chunks).where(chunks.c.msg_id == msg.msg_id)))
+
+    async def _drop_chunks(self, session_id: str, topic: str | None) -> list[str]:
+        def tx(conn) -> list[str]:
+            cond = chunks.c.session_id == session_id
+            if topic is not None:
+                cond = and_(cond, chunks.c.topic == topic)
+            paths = [p for (p,) in conn.execute(select(chunks.c.blob_path).where(cond))]
+            conn.execute(delete(chunks).where(cond))
+            return paths
+
+        return await self.db.run(tx)
+
+    # ---- outbox ---------------------------------------------------------------------------------------
+    async def _check_outbox_quota(self, session_id: str, size: int) -> None:
+        quota = self.config.limits.session_quota_bytes
+        queued = await self.db.run(lambda c: c.execute(select(func.coalesce(func.sum(outbox.c.size), 0)).where(
+            outbox.c.session_id == session_id)).scalar_one())
+        if queued + size > quota:
+            raise BufferFull(f"session {session_id!r} has {queued} bytes waiting to be sent from node "
+                             f"{self.config.node_id!r} (quota {quota}, limits.session_quota_bytes); "
+                             "retry when the peer has caught up")
+
+    async def _enqueue_out(self, msg: Message, payload: Payload, next_hop: str, hops: int,
+                           whole: bool = True) -> None:
+        """Persist a message (cut in its chunks) or, when relaying, one chunk as it came, for `next_hop`."""
+        now = time.time()
+        if whole:
+            pieces = [(None, payload.data, payload.size)] if payload.data is not None else \
+                [(p, None, None) for p in payload.parts]
+            count, total = len(pieces), payload.size
+        else:
+            pieces = [(payload.parts[0] if payload.parts else None, payload.data, payload.size)]
+            count, total = msg.chunk_count, msg.total_size
+        sizes = [s if s is not None else os.path.getsize(p) for p, _, s in pieces]
+        rows = []
+        for i, ((path, data, _), size) in enumerate(zip(pieces, sizes)):
+            rows.append(msg.routing_row() | {
+                "payload": data, "blob_path": path, "size": size, "created_at": msg.created_at or now,
+                "chunk_index": i if whole else msg.chunk_index, "chunk_count": count, "total_size": total,
+                "next_hop": next_hop, "hops": hops, "attempts": 0, "next_attempt_at": 0.0})
+
+        def tx(conn) -> bool:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(outbox), rows)
+                return True
+            except IntegrityError:
+                return False
+
+        if not await self.db.run(tx):
+            log.info("message %s chunk %s already queued for %s; duplicate ignored",
+                     msg.msg_id, msg.chunk_index, next_hop)
+            self.blobs.delete(payload.parts)
+        self.outbox_event.set()

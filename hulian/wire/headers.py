@@ -1,0 +1,55 @@
+"""PTP header names (transport spec §2.1 and §3.1) and a liberal reader for what real peers send."""
+from __future__ import annotations
+
+from typing import Mapping
+
+VERSION = "x-ptp-version"
+TECH_PROVIDER = "x-ptp-tech-provider-code"
+TRACE_ID = "x-ptp-trace-id"
+TOKEN = "x-ptp-token"
+URI = "x-ptp-uri"
+SESSION_ID = "x-ptp-session-id"
+SOURCE_NODE = "x-ptp-source-node-id"
+TARGET_NODE = "x-ptp-target-node-id"
+SOURCE_INST = "x-ptp-source-inst-id"
+TARGET_INST = "x-ptp-target-inst-id"
+TOPIC = "x-ptp-topic"  # the reference mesh, Kuscia and SecretFlow's black-box link
+TIMEOUT_MS = "x-ptp-timeout"  # milliseconds (reference mesh)
+CODE = "x-ptp-code"  # on raw (octet-stream) pop replies
+MESSAGE = "x-ptp-message"
+
+# Request signing between nodes (the control spec's x-auth-sign family).
+AUTH_SIGN = "x-auth-sign"
+TIMESTAMP = "x-timestamp"
+NONCE = "x-nonce"
+CONTENT_SHA256 = "x-content-sha256"
+
+# hulian extensions, ignored by peers that do not know them.
+MESSAGE_ID = "x-hulian-message-id"
+CHUNK = "x-hulian-chunk"  # "<index>/<count>"
+TOTAL_SIZE = "x-hulian-total-size"
+HOPS = "x-hulian-hops"
+METADATA = "x-hulian-metadata"  # JSON object: the push's metadata map
+
+ALIASES = {
+    TECH_PROVIDER: ("x-ptp-tecn-provider-code",),  # Kuscia / SecretFlow spelling
+    SOURCE_NODE: ("x-ptp-from-node-id",),  # FATE
+}
+
+PASSTHROUGH_VERSION = "1"  # x-ptp-version=1: pass-through; anything else: encapsulated (spec §5.2)
+PUSH_PATHS = ("/v1/interconn/chan/push", "/org.ppc.ptp.PrivateTransferTransport/push")
+
+
+def get(headers: Mapping[str, str], name: str, default: str = "") -> str:
+    """Header `name`, also under its known aliases and with underscores instead of hyphens."""
+    for candidate in (name, *ALIASES.get(name, ())):
+        for spelling in (candidate, candidate.replace("-", "_")):
+            value = headers.get(spelling)
+            if value:
+                return value
+    return default
+
+
+def is_push_uri(uri: str) -> bool:
+    """x-ptp-uri names the resource requested across nodes; peers send a path or a full URL."""
+    return any(uri.rstrip("/").endswith(p) for p in PUSH_PATHS)
