@@ -64,7 +64,8 @@ def create_app(config: NodeConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await node.queue.start()
-        node.forwarder.start()
+        await node.service.start()
+        await node.forwarder.start()
         grpc_server = None
         if config.grpc.enabled:
             from hulian.transport.grpc_server import start_grpc

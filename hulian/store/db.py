@@ -73,7 +73,6 @@ inbox = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     *_message_columns(),
     Column("blob_paths", Text, nullable=True),
-    Column("claimed_until", Float, nullable=False, default=0.0),
     Index("ix_inbox_channel", "session_id", "topic", "id"),
 )
 

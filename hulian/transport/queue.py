@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hulian.store.db import Database, inbox, received
@@ -104,21 +105,23 @@ class MessageQueue(ABC):
 
 
 class SqlQueue(MessageQueue):
-    """Messages in the node's database: durable with the database, nothing else to run."""
+    """Messages in the node's database: durable with the database, nothing else to run.
+
+    Claims of popped-but-unacknowledged messages live in memory: a pop costs one read, no commit, and a
+    restart (which loses the claims) makes every unacknowledged message visible again, as it should.
+    """
 
     def __init__(self, db: Database):
         super().__init__()
         self.db = db
-
-    async def start(self) -> None:
-        await self.db.run(lambda c: c.execute(update(inbox).values(claimed_until=0.0)))
+        self._claims: dict[int, float] = {}  # inbox id -> lease expiry (monotonic)
+        self._lock = threading.Lock()  # select-and-claim is atomic across database threads
 
     async def put(self, msg: Message) -> bool:
         def tx(conn) -> bool:
-            try:
-                conn.execute(insert(received).values(msg_id=msg.msg_id, received_at=time.time()))
-            except IntegrityError:
+            if conn.execute(select(received.c.msg_id).where(received.c.msg_id == msg.msg_id)).first():
                 return False
+            conn.execute(insert(received).values(msg_id=msg.msg_id, received_at=time.time()))
             row = msg.routing_row()
             row["blob_paths"] = json.dumps(msg.blob_paths) if msg.blob_paths else None
             conn.execute(insert(inbox).values(**row))
@@ -126,49 +129,46 @@ class SqlQueue(MessageQueue):
 
         try:
             fresh = await self.db.run(tx)
-        except IntegrityError:
-            return False
+        except IntegrityError:  # a concurrent put of the same msg_id won (server databases)
+            fresh = False
         if fresh:
             self.waiters.notify(msg.session_id, msg.topic)
         return fresh
 
-    @staticmethod
-    def _channel(session_id: str, topic: str, source: str | None):
+    def _first_unclaimed(self, conn, session_id: str, topic: str, source: str | None):
+        now = time.monotonic()
+        self._claims = {i: t for i, t in self._claims.items() if t > now}
         cond = and_(inbox.c.session_id == session_id, inbox.c.topic == topic)
-        return and_(cond, inbox.c.source_node == source) if source else cond
+        if source:
+            cond = and_(cond, inbox.c.source_node == source)
+        if self._claims:
+            cond = and_(cond, inbox.c.id.not_in(list(self._claims)))
+        return conn.execute(select(inbox).where(cond).order_by(inbox.c.id).limit(1)).first()
 
     async def try_get(self, session_id: str, topic: str, source: str | None) -> Delivery | None:
         def tx(conn):
-            now = time.time()
-            row = conn.execute(
-                select(inbox).where(self._channel(session_id, topic, source), inbox.c.claimed_until < now)
-                .order_by(inbox.c.id).limit(1)
-            ).first()
-            if row is None:
-                return None
-            claimed = conn.execute(
-                update(inbox).where(inbox.c.id == row.id, inbox.c.claimed_until < now)
-                .values(claimed_until=now + CLAIM_LEASE_SECONDS)
-            ).rowcount
-            return Delivery(Message.from_row(row), row.id) if claimed else None
+            with self._lock:
+                row = self._first_unclaimed(conn, session_id, topic, source)
+                if row is None:
+                    return None
+                self._claims[row.id] = time.monotonic() + CLAIM_LEASE_SECONDS
+                return Delivery(Message.from_row(row), row.id)
 
         return await self.db.run(tx)
 
     async def ack(self, delivery: Delivery) -> list[str]:
         await self.db.run(lambda c: c.execute(delete(inbox).where(inbox.c.id == delivery.receipt)))
+        self._claims.pop(delivery.receipt, None)  # type: ignore[call-overload]
         return delivery.message.blob_paths
 
     async def nack(self, delivery: Delivery) -> None:
-        await self.db.run(lambda c: c.execute(update(inbox).where(inbox.c.id == delivery.receipt)
-                                              .values(claimed_until=0.0)))
+        self._claims.pop(delivery.receipt, None)  # type: ignore[call-overload]
         self.waiters.notify(delivery.message.session_id, delivery.message.topic)
 
     async def peek(self, session_id: str, topic: str, source: str | None) -> Message | None:
         def tx(conn):
-            row = conn.execute(
-                select(inbox).where(self._channel(session_id, topic, source), inbox.c.claimed_until < time.time())
-                .order_by(inbox.c.id).limit(1)
-            ).first()
+            with self._lock:
+                row = self._first_unclaimed(conn, session_id, topic, source)
             return Message.from_row(row) if row else None
 
         return await self.db.run(tx)

@@ -7,8 +7,9 @@ and exactly-once into the queue.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections import defaultdict
+from typing import Callable
 import os
 import time
 import uuid
@@ -40,7 +41,24 @@ class TransportService:
         self.queue = queue
         self.blobs = blobs
         self.router = Router(config)
-        self.outbox_event = asyncio.Event()  # set when the forwarder has new work
+        # The forwarder subscribes here; it gets the outbox rows of every committed enqueue.
+        self.on_outbox: Callable[[list[dict]], None] = lambda rows: None
+        # Hot-path bookkeeping kept in memory (one process serves a node): released sessions and the bytes
+        # each session holds in the outbox and in the queue, for its quota.
+        self._released: set[str] = set()
+        self._out_bytes: dict[str, int] = defaultdict(int)
+        self._in_bytes: dict[str, int] = {}
+
+    async def start(self) -> None:
+        """Load the in-memory bookkeeping from the database."""
+        def load(conn):
+            rel = {r.session_id for r in conn.execute(select(released.c.session_id))}
+            out = conn.execute(select(outbox.c.session_id, func.sum(outbox.c.size)).group_by(outbox.c.session_id)).all()
+            return rel, out
+
+        rel, out = await self.db.run(load)
+        self._released = rel
+        self._out_bytes.update({s: int(n) for s, n in out})
 
     # ---- helpers for the API layer -------------------------------------------------------------------
     def spooler(self, msg_id: str, origin: str, chunk_bytes: int, digest: bool = False) -> Spooler:
@@ -55,11 +73,19 @@ class TransportService:
         return self.router.chunk_bytes(self.router.next_hop(target))
 
     async def is_released(self, session_id: str) -> bool:
-        return await self.db.run(lambda c: c.execute(
-            select(released.c.session_id).where(released.c.session_id == session_id)).first() is not None)
+        return session_id in self._released
+
+    def outbox_done(self, session_id: str, size: int) -> None:
+        """The forwarder handed a row to the next hop (or dropped it)."""
+        self._out_bytes[session_id] = max(0, self._out_bytes[session_id] - size)
+
+    async def _queued_bytes(self, session_id: str) -> int:
+        if session_id not in self._in_bytes:
+            self._in_bytes[session_id] = await self.queue.session_bytes(session_id)
+        return self._in_bytes[session_id]
 
     async def _check_open(self, session_id: str) -> None:
-        if await self.is_released(session_id):
+        if session_id in self._released:
             raise SessionReleased(f"session {session_id!r} was released on node {self.config.node_id!r}; "
                                   "start a new session")
 
@@ -88,7 +114,11 @@ class TransportService:
 
     async def ack(self, delivery: Delivery) -> None:
         paths = await self.queue.ack(delivery)
-        self.blobs.delete(paths)
+        sid = delivery.message.session_id
+        if sid in self._in_bytes:
+            self._in_bytes[sid] = max(0, self._in_bytes[sid] - delivery.message.size)
+        if paths:
+            await run_blocking(lambda: self.blobs.delete(paths))
 
     async def peek(self, session_id: str, topic: str, source: str | None) -> Message | None:
         await self._check_open(session_id)
@@ -102,7 +132,9 @@ class TransportService:
                 conn.execute(insert(released).values(session_id=session_id, released_at=time.time()))
 
             await self.db.run(close)
+            self._released.add(session_id)
         paths = await self.queue.release(session_id, topic)
+        self._in_bytes.pop(session_id, None)  # recounted from the queue on next use
         paths += await self._drop_chunks(session_id, topic)
         await run_blocking(lambda: self.blobs.delete(paths))
         log.info("released session=%s topic=%s (%d blob files)", session_id, topic or "*", len(paths))
@@ -126,13 +158,15 @@ class TransportService:
 
     async def _deliver(self, msg: Message, payload: Payload) -> None:
         quota = self.config.limits.session_quota_bytes
-        if await self.queue.session_bytes(msg.session_id) + payload.size > quota:
+        if await self._queued_bytes(msg.session_id) + payload.size > quota:
             raise BufferFull(f"session {msg.session_id!r} already holds its quota of {quota} bytes on node "
                              f"{self.config.node_id!r}; pop its messages first (limits.session_quota_bytes)")
         full = replace(msg, size=payload.size, payload=payload.data, blob_paths=payload.parts,
                        created_at=msg.created_at or time.time(), chunk_index=0, chunk_count=1,
                        total_size=payload.size)
-        if not await self.queue.put(full):
+        if await self.queue.put(full):
+            self._in_bytes[msg.session_id] = self._in_bytes.get(msg.session_id, 0) + payload.size
+        else:
             log.info("duplicate message %s ignored (already delivered)", msg.msg_id)
             self.blobs.delete(payload.parts)
 
@@ -181,8 +215,7 @@ class TransportService:
     # ---- outbox ---------------------------------------------------------------------------------------
     async def _check_outbox_quota(self, session_id: str, size: int) -> None:
         quota = self.config.limits.session_quota_bytes
-        queued = await self.db.run(lambda c: c.execute(select(func.coalesce(func.sum(outbox.c.size), 0)).where(
-            outbox.c.session_id == session_id)).scalar_one())
+        queued = self._out_bytes[session_id]
         if queued + size > quota:
             raise BufferFull(f"session {session_id!r} has {queued} bytes waiting to be sent from node "
                              f"{self.config.node_id!r} (quota {quota}, limits.session_quota_bytes); "
@@ -219,4 +252,6 @@ class TransportService:
             log.info("message %s chunk %s already queued for %s; duplicate ignored",
                      msg.msg_id, msg.chunk_index, next_hop)
             self.blobs.delete(payload.parts)
-        self.outbox_event.set()
+            return
+        self._out_bytes[msg.session_id] += sum(sizes)
+        self.on_outbox(rows)
