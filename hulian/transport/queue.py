@@ -88,6 +88,10 @@ class MessageQueue(ABC):
     async def session_bytes(self, session_id: str) -> int:
         """Bytes queued for a session, for its quota."""
 
+    async def referenced_blobs(self) -> set[str] | None:
+        """Blob files the queue still names (for the start-up sweep); None when the backend cannot tell."""
+        return None
+
     async def get(self, session_id: str, topic: str, source: str | None, timeout: float,
                   is_released=None) -> Delivery | None:
         """Block up to `timeout` seconds for a message; None on timeout."""
@@ -191,3 +195,10 @@ class SqlQueue(MessageQueue):
     async def session_bytes(self, session_id: str) -> int:
         return await self.db.run(lambda c: c.execute(
             select(func.coalesce(func.sum(inbox.c.size), 0)).where(inbox.c.session_id == session_id)).scalar_one())
+
+    async def referenced_blobs(self) -> set[str] | None:
+        def tx(conn) -> set[str]:
+            rows = conn.execute(select(inbox.c.blob_paths).where(inbox.c.blob_paths.is_not(None)))
+            return {p for (paths,) in rows for p in json.loads(paths)}
+
+        return await self.db.run(tx)

@@ -59,6 +59,22 @@ class TransportService:
         rel, out = await self.db.run(load)
         self._released = rel
         self._out_bytes.update({s: int(n) for s, n in out})
+        await self._sweep_orphans()
+
+    async def _sweep_orphans(self) -> None:
+        """Remove payload files a crash left unreferenced (written, but their row never committed)."""
+        queued = await self.queue.referenced_blobs()
+        if queued is None:
+            return
+
+        def tables(conn) -> set[str]:
+            return {p for t in (outbox, chunks) for (p,) in conn.execute(
+                select(t.c.blob_path).where(t.c.blob_path.is_not(None)))}
+
+        referenced = queued | await self.db.run(tables)
+        removed = await run_blocking(lambda: self.blobs.sweep(referenced))
+        if removed:
+            log.warning("removed %d orphaned payload files left by an earlier crash", removed)
 
     # ---- helpers for the API layer -------------------------------------------------------------------
     def spooler(self, msg_id: str, origin: str, chunk_bytes: int, digest: bool = False) -> Spooler:
