@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from typing import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from hulian.core.errors import OK, BadSignature, BodyTooLarge, IllegalRequest, UnsupportedUri
+from hulian.core.errors import OK, BadSignature, BodyTooLarge, IllegalRequest
 from hulian.transport.blobs import BlobStore
+from hulian.transport.envelope import (delivery_metadata, metadata_header, peer_envelope, pushed_message,
+                                       received_message)
 from hulian.transport.model import Delivery, Message, Payload
-from hulian.transport.routing import MAX_HOPS
 from hulian.transport.service import new_msg_id
 from hulian.transport.spool import run_blocking, spool_bytes
 from hulian.wire import headers as H
@@ -68,17 +68,6 @@ def _container_session(request: Request) -> str:
     return session_id
 
 
-def _metadata_header(request: Request) -> dict[str, str]:
-    raw = H.get(request.headers, H.METADATA)
-    if not raw:
-        return {}
-    try:
-        meta = json.loads(raw)
-        return {str(k): str(v) for k, v in meta.items()}
-    except (ValueError, AttributeError):
-        raise IllegalRequest(f"{H.METADATA} header must be a JSON object of strings") from None
-
-
 def _timeout(request: Request, body_timeout: float | None) -> float:
     """Seconds from the body, else x-ptp-timeout (ms), else ?timeout= (s), else the default; clamped."""
     limits = _node(request).config.limits
@@ -111,25 +100,17 @@ async def push(request: Request) -> Response:
     spooler = node.service.spooler(msg_id, "out", chunk_bytes)
     if fmt == Format.RAW:
         payload = await _spool_stream(request, spooler)
-        topic, meta = "", _metadata_header(request)
+        topic, meta = "", metadata_header(request.headers)
     else:
         topic, data, meta = decode_push(fmt, await _read_body(request, node.config.limits.max_body_bytes))
         payload = await spool_bytes(data, spooler)
-    msg = Message(
-        msg_id=msg_id, session_id=session_id, topic=topic or H.get(request.headers, H.TOPIC),
-        source_node=node.config.node_id, source_inst=node.config.inst_id, target_node=target,
-        target_inst=H.get(request.headers, H.TARGET_INST), trace_id=H.get(request.headers, H.TRACE_ID),
-        meta=meta, size=payload.size, created_at=time.time())
+    msg = pushed_message(node.config, request.headers, msg_id, session_id, target, topic, meta, payload.size)
     await node.service.push(msg, payload)
     return reply(fmt)
 
 
 def _wants_raw(request: Request, fmt: Format) -> bool:
     return fmt == Format.RAW and "application/octet-stream" in request.headers.get("accept", "")
-
-
-def _delivery_metadata(m: Message) -> dict[str, str]:
-    return {H.SOURCE_NODE: m.source_node, H.TOPIC: m.topic, H.MESSAGE_ID: m.msg_id, **m.meta}
 
 
 async def _message_reply(request: Request, fmt: Format, delivery: Delivery | None, message: Message | None) -> Response:
@@ -149,7 +130,7 @@ async def _message_reply(request: Request, fmt: Format, delivery: Delivery | Non
     data = m.payload if m.payload is not None else b"".join(BlobStore.read(p) for p in m.blob_paths)
     if delivery:
         await node.service.ack(delivery)
-    return reply(fmt, OK, "success", payload=data, metadata=_delivery_metadata(m))
+    return reply(fmt, OK, "success", payload=data, metadata=delivery_metadata(m))
 
 
 async def _stream(node, m: Message, delivery: Delivery | None) -> AsyncIterator[bytes]:
@@ -206,14 +187,6 @@ def _peer_cert(request: Request) -> bytes | None:
     return request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
 
 
-def _int_header(request: Request, name: str, default: int) -> int:
-    raw = H.get(request.headers, name)
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise IllegalRequest(f"header {name} must be an integer, got {raw!r}") from None
-
-
 @router.post(f"{PREFIX}/invoke")
 @router.post(f"{PREFIX}/transport")
 async def invoke(request: Request) -> Response:
@@ -222,25 +195,15 @@ async def invoke(request: Request) -> Response:
     hdr = request.headers
     who = node.auth.identify_peer(_peer_cert(request))
     declared = node.auth.check_signature(who, request.method, request.url.path, hdr)
-    uri = H.get(hdr, H.URI)
-    if uri and not H.is_push_uri(uri):
-        raise UnsupportedUri(f"x-ptp-uri {uri!r} is not supported here; this node accepts pushes "
-                             f"({' or '.join(H.PUSH_PATHS)})")
-    session_id, target = H.get(hdr, H.SESSION_ID), H.get(hdr, H.TARGET_NODE)
-    if not session_id or not target:
-        raise IllegalRequest("x-ptp-session-id and x-ptp-target-node-id headers are required on invoke")
-    hops = _int_header(request, H.HOPS, 0)
-    if hops >= MAX_HOPS:
-        raise UnsupportedUri(f"message passed {hops} relays; the route tables form a loop")
-    index, count = _chunk(request)
-    msg_id = H.get(hdr, H.MESSAGE_ID) or new_msg_id()
+    env = peer_envelope(hdr)
     limit = node.config.limits.max_body_bytes
     _check_length(request, limit)
-    spooler = node.service.spooler(msg_id, f"in{index}", limit, digest=declared is not None and fmt == Format.RAW)
+    spooler = node.service.spooler(env.msg_id, f"in{env.chunk_index}", limit,
+                                   digest=declared is not None and fmt == Format.RAW)
     if fmt == Format.RAW:
         payload = await _spool_stream(request, spooler)
         actual = spooler.hexdigest() if declared else None
-        topic, meta = H.get(hdr, H.TOPIC), _metadata_header(request)
+        topic, meta = H.get(hdr, H.TOPIC), metadata_header(hdr)
     else:
         body = await _read_body(request, limit)
         actual = await run_blocking(lambda: hashlib.sha256(body).hexdigest()) if declared else None
@@ -251,24 +214,6 @@ async def invoke(request: Request) -> Response:
     if declared is not None and actual != declared:
         node.service.blobs.delete(payload.parts)
         raise BadSignature("body does not match the signed x-content-sha256; it was altered in transit")
-    total = _int_header(request, H.TOTAL_SIZE, payload.size)
-    msg = Message(
-        msg_id=msg_id, session_id=session_id, topic=topic, source_node=H.get(hdr, H.SOURCE_NODE) or who.node_id,
-        source_inst=H.get(hdr, H.SOURCE_INST), target_node=target, target_inst=H.get(hdr, H.TARGET_INST),
-        trace_id=H.get(hdr, H.TRACE_ID), meta=meta, size=payload.size, created_at=time.time(),
-        chunk_index=index, chunk_count=count, total_size=total)
-    await node.service.receive(msg, payload, hops)
+    msg = received_message(hdr, env, who.node_id, topic, meta, payload.size)
+    await node.service.receive(msg, payload, env.hops)
     return reply(fmt)
-
-
-def _chunk(request: Request) -> tuple[int, int]:
-    raw = H.get(request.headers, H.CHUNK)
-    if not raw:
-        return 0, 1
-    try:
-        index, count = (int(x) for x in raw.split("/"))
-    except ValueError:
-        raise IllegalRequest(f"{H.CHUNK} must be '<index>/<count>', got {raw!r}") from None
-    if not (0 <= index < count <= 1_000_000):
-        raise IllegalRequest(f"{H.CHUNK} {raw!r} is out of range")
-    return index, count
