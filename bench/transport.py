@@ -1,0 +1,183 @@
+"""Transport benchmark: push on node A for node B, pop on B, over TLS on loopback.
+
+For 1 KiB, 1 MiB and 64 MiB messages it prints throughput (MB/s) and push→pop latency percentiles, and beside
+them, in the same run and against the same server stack (uvicorn + httptools + uvloop + TLS with a client
+certificate), the ceiling: a raw HTTP upload of the same bytes to a route that reads and discards the body.
+
+Run alone (nothing else on the cores):  .venv/bin/python bench/transport.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from hulian.node import cluster
+
+SIZES = [("1 KiB", 1 << 10), ("1 MiB", 1 << 20), ("64 MiB", 64 << 20)]
+
+CEILING_APP = '''
+import ssl, sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+cert, key, ca, port = sys.argv[1:5]
+uvicorn.run(app, host="127.0.0.1", port=int(port), ssl_certfile=cert, ssl_keyfile=key, ssl_ca_certs=ca,
+            ssl_cert_reqs=ssl.CERT_OPTIONAL, http="httptools", loop="uvloop", log_level="warning")
+'''
+
+
+def headers(node, target, topic):
+    return {"x-ptp-session-id": "bench", "x-ptp-token": node.admin_token, "x-ptp-target-node-id": target,
+            "x-ptp-topic": topic, "content-type": "application/octet-stream"}
+
+
+def client(node) -> httpx.Client:
+    return httpx.Client(base_url=node.url, verify=ssl.create_default_context(cafile=node.ca_file),
+                        timeout=120, trust_env=False)
+
+
+def push_pop(a, b, data: bytes, topic: str) -> float:
+    """One message A→B; seconds from the start of the push to the end of the pop."""
+    with client(a) as ca, client(b) as cb:
+        got: list[bytes] = []
+
+        def popper():
+            r = cb.post(f"/v1/interconn/chan/pop?timeout=60", headers={
+                **headers(b, b.node_id, topic), "accept": "application/octet-stream"})
+            got.append(r.content)
+
+        t = threading.Thread(target=popper)
+        t.start()
+        time.sleep(0.05)  # the pop is waiting before the push starts, as a component's would
+        t0 = time.perf_counter()
+        r = ca.post("/v1/interconn/chan/push", content=data, headers=headers(a, b.node_id, topic))
+        r.raise_for_status()
+        t.join()
+        elapsed = time.perf_counter() - t0
+    assert got and len(got[0]) == len(data), "payload lost"
+    return elapsed
+
+
+def latencies(a, b, data: bytes, n: int) -> list[float]:
+    """Sequential messages with one waiting popper each time, on long-lived connections."""
+    out = []
+    with client(a) as ca, client(b) as cb:
+        for i in range(n):
+            box: list[float] = []
+
+            def popper():
+                r = cb.post("/v1/interconn/chan/pop?timeout=30", headers={
+                    **headers(b, b.node_id, f"lat{len(data)}"), "accept": "application/octet-stream"})
+                box.append(time.perf_counter())
+                assert len(r.content) == len(data)
+
+            t = threading.Thread(target=popper)
+            t.start()
+            time.sleep(0.005)
+            t0 = time.perf_counter()
+            ca.post("/v1/interconn/chan/push", content=data, headers=headers(a, b.node_id, f"lat{len(data)}")).raise_for_status()
+            t.join()
+            out.append(box[0] - t0)
+    return out
+
+
+def pipelined(a, b, data: bytes, count: int) -> float:
+    """MB/s with a sender pushing `count` messages back to back while a receiver pops them."""
+    done = threading.Event()
+
+    def receiver():
+        with client(b) as cb:
+            for _ in range(count):
+                r = cb.post("/v1/interconn/chan/pop?timeout=120", headers={
+                    **headers(b, b.node_id, f"pipe{len(data)}"), "accept": "application/octet-stream"})
+                assert len(r.content) == len(data)
+        done.set()
+
+    t = threading.Thread(target=receiver)
+    t.start()
+    t0 = time.perf_counter()
+    with client(a) as ca:
+        for _ in range(count):
+            ca.post("/v1/interconn/chan/push", content=data, headers=headers(a, b.node_id, f"pipe{len(data)}")).raise_for_status()
+    t.join()
+    return len(data) * count / (time.perf_counter() - t0) / 1e6
+
+
+def ceiling(node, data: bytes, repeat: int) -> float:
+    """MB/s of a raw upload of `data` to the same server stack over the same TLS setup."""
+    port = cluster.free_port()
+    proc = subprocess.Popen([sys.executable, "-c", CEILING_APP, node.client_cert, node.client_key, node.ca_file,
+                             str(port)])
+    try:
+        ctx = cluster.ssl_context(node)
+        with httpx.Client(verify=ctx, timeout=120, trust_env=False) as c:
+            for _ in range(100):
+                try:
+                    c.get(f"https://127.0.0.1:{port}/")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                c.post(f"https://127.0.0.1:{port}/", content=data).raise_for_status()
+                times.append(time.perf_counter() - t0)
+        return len(data) / statistics.median(times) / 1e6
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for the record)")
+    args = ap.parse_args()
+    reps = {"1 KiB": 200, "1 MiB": 30, "64 MiB": 5}
+    if args.quick:
+        reps = {k: max(2, v // 10) for k, v in reps.items()}
+    with tempfile.TemporaryDirectory() as d:
+        a, b = cluster.up(Path(d), 2)
+        try:
+            print(f"machine: {os.cpu_count()} cores, {_cpu()}")
+            print(f"{'size':>7} | {'push→pop p50':>12} | {'p99':>9} | {'1 msg MB/s':>10} | "
+                  f"{'pipelined MB/s':>14} | {'ceiling MB/s':>12} | {'ratio':>6}")
+            for name, size in SIZES:
+                data = os.urandom(size)
+                lat = latencies(a, b, data, reps[name])
+                single = size / statistics.median(lat) / 1e6
+                pipe = pipelined(a, b, data, max(3, reps[name]))
+                ceil = ceiling(a, data, max(3, reps[name] // 2))
+                best = max(single, pipe)
+                print(f"{name:>7} | {statistics.median(lat) * 1e3:9.2f} ms | "
+                      f"{sorted(lat)[int(len(lat) * 0.99) - 1] * 1e3:6.2f} ms | {single:10.1f} | {pipe:14.1f} | "
+                      f"{ceil:12.1f} | {best / ceil:6.0%}")
+        finally:
+            cluster.down(Path(d))
+
+
+def _cpu() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
