@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
 from sqlalchemy import (
-    BigInteger, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
+    BigInteger, Column, Double, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
     create_engine, event,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -21,6 +21,7 @@ metadata = MetaData()
 # The longest ids the specs use are far below these lengths; MySQL needs bounded VARCHARs for indexes.
 ID = 190
 _blob = LargeBinary().with_variant(LargeBinary(length=2**32 - 1), "mysql")  # LONGBLOB on MySQL
+# Timestamps are Double: Float is single precision on MySQL/MariaDB (epoch seconds off by up to 64 s).
 
 
 def _message_columns() -> list[Column]:
@@ -37,7 +38,7 @@ def _message_columns() -> list[Column]:
         Column("size", BigInteger, nullable=False),
         Column("payload", _blob, nullable=True),
         Column("blob_path", Text, nullable=True),
-        Column("created_at", Float, nullable=False),
+        Column("created_at", Double, nullable=False),
     ]
 
 
@@ -52,7 +53,7 @@ outbox = Table(
     Column("next_hop", String(ID), nullable=False),
     Column("hops", Integer, nullable=False, default=0),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("next_attempt_at", Double, nullable=False, default=0.0),
     Column("last_error", Text, nullable=True),
     UniqueConstraint("msg_id", "chunk_index", name="uq_outbox_chunk"),
 )
@@ -80,14 +81,14 @@ inbox = Table(
 received = Table(
     "ptp_received", metadata,
     Column("msg_id", String(64), primary_key=True),
-    Column("received_at", Float, nullable=False),
+    Column("received_at", Double, nullable=False),
 )
 
 # Sessions released by a container: later messages for them are refused with E0000000608.
 released = Table(
     "ptp_released", metadata,
     Column("session_id", String(ID), primary_key=True),
-    Column("released_at", Float, nullable=False),
+    Column("released_at", Double, nullable=False),
 )
 
 
