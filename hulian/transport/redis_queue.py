@@ -12,10 +12,11 @@ Keys, all under ``hulian:<namespace>:`` (the namespace is the node id); a channe
 - ``bytes:<session>``  bytes queued for the session (its quota), kept by the same scripts that add/remove.
 - ``seen:<msg_id>``  de-duplication marker, SET NX with a 7-day TTL.
 
-Every state change is one Lua script, so a claim is atomic across coroutines and processes. Expired leases
-are dropped by the claiming script itself (server clock, no skew between processes); `start` additionally
-clears every claim of the namespace, as `SqlQueue` does, because the namespace belongs to one node process
-and claims of a crashed predecessor belong to pops whose replies were never sent.
+Every change of a message's state is one Lua script, so a claim is atomic across coroutines and processes.
+Expired leases are dropped by the claiming script itself (server clock, no skew between processes); `start`
+also clears every claim of the namespace (a restarted `SqlQueue` loses its in-memory claims the same way):
+the namespace belongs to one node process, and a crashed predecessor's claims are pops whose replies were
+never sent.
 
 Needs Redis >= 6.2 (exclusive XRANGE) and a single instance, not Cluster (release computes key names).
 Durability is Redis's: run it with ``appendonly yes`` (and ``appendfsync always`` for fsync per message).
@@ -177,7 +178,8 @@ class RedisQueue(MessageQueue):
             self.waiters.notify(msg.session_id, msg.topic)
         return bool(fresh)
 
-    async def _oldest(self, session_id: str, topic: str, source: str | None, lease_ms: int):
+    async def _oldest(self, session_id: str, topic: str, source: str | None,
+                      lease_ms: int) -> tuple[bytes, int, list[bytes]] | None:
         return await self._find(keys=self._queue_keys(session_id, topic), args=[source or "", lease_ms, SCAN_BATCH])
 
     @staticmethod
