@@ -91,6 +91,7 @@ class Limits(BaseModel):
 class TransportConfig(BaseModel):
     backend: str = "sql"  # sql | redis
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_namespace: str = ""  # prepended to node_id in key names, for several networks on one Redis
     fsync: bool = True
     retry_initial_seconds: float = 0.2
     retry_max_seconds: float = 30.0

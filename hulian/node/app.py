@@ -43,7 +43,7 @@ def make_queue(config: NodeConfig, db: Database) -> MessageQueue:
     if config.transport.backend == "redis":
         from hulian.transport.redis_queue import RedisQueue
 
-        return RedisQueue(config.transport.redis_url, namespace=config.node_id)
+        return RedisQueue(config.transport.redis_url, namespace=config.transport.redis_namespace + config.node_id)
     raise ValueError(f"transport.backend {config.transport.backend!r} is unknown; use 'sql' or 'redis'")
 
 

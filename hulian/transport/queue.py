@@ -65,6 +65,10 @@ class MessageQueue(ABC):
         """Store a complete message durably; False when its msg_id was delivered before (a duplicate)."""
 
     @abstractmethod
+    async def delivered(self, msg_id: str) -> bool:
+        """Whether `msg_id` was put before (so a late chunk of it need not be stored)."""
+
+    @abstractmethod
     async def try_get(self, session_id: str, topic: str, source: str | None) -> Delivery | None:
         """Claim the oldest message of the channel, or None."""
 
@@ -138,6 +142,10 @@ class SqlQueue(MessageQueue):
         if fresh:
             self.waiters.notify(msg.session_id, msg.topic)
         return fresh
+
+    async def delivered(self, msg_id: str) -> bool:
+        return await self.db.run(lambda c: c.execute(
+            select(received.c.msg_id).where(received.c.msg_id == msg_id)).first() is not None)
 
     def _first_unclaimed(self, conn, session_id: str, topic: str, source: str | None):
         now = time.monotonic()

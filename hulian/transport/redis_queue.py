@@ -188,6 +188,9 @@ class RedisQueue(MessageQueue):
         return Message(**json.loads(f[b"m"]), payload=f.get(b"p"),
                        blob_paths=json.loads(f[b"b"]) if b"b" in f else [])
 
+    async def delivered(self, msg_id: str) -> bool:
+        return bool(await self.redis.exists(f"{self.prefix}seen:{msg_id}"))
+
     async def try_get(self, session_id: str, topic: str, source: str | None) -> Delivery | None:
         found = await self._oldest(session_id, topic, source, int(CLAIM_LEASE_SECONDS * 1000))
         if found is None:

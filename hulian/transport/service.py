@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hulian.core.config import NodeConfig
 from hulian.core.errors import BufferFull, SessionReleased
-from hulian.store.db import Database, chunks, outbox, received, released
+from hulian.store.db import Database, chunks, outbox, released
 from hulian.transport.blobs import BlobStore
 from hulian.transport.model import Delivery, Message, Payload
 from hulian.transport.queue import MessageQueue
@@ -192,10 +192,11 @@ class TransportService:
             await run_blocking(lambda: self.blobs.write(path, payload.data))
             payload = Payload(size=payload.size, parts=[path])
         (path,) = payload.parts
+        if await self.queue.delivered(msg.msg_id):  # a late repeat of a message delivered already
+            self.blobs.delete([path])
+            return
 
         def tx(conn):
-            if conn.execute(select(received.c.msg_id).where(received.c.msg_id == msg.msg_id)).first():
-                return None  # the whole message was delivered already
             row = msg.routing_row() | {"payload": None, "blob_path": path, "size": payload.size,
                                        "chunk_index": msg.chunk_index, "chunk_count": msg.chunk_count,
                                        "total_size": msg.total_size}

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -17,19 +18,23 @@ from hulian.crypto import signing
 from hulian.crypto.pki import Issued, create_ca, issue_node_cert
 from hulian.node import cluster
 from hulian.wire import ptp_pb2
-from tests.conftest import container_client, peer_client, ptp_headers
+from tests.conftest import container_client, peer_client, ptp_headers, require_service
 
 pytestmark = pytest.mark.cluster
 
 PUSH, POP, PEEK, RELEASE, INVOKE = (f"/v1/interconn/chan/{x}" for x in ("push", "pop", "peek", "release", "invoke"))
 
 
-@pytest.fixture(scope="module")
-def trio(tmp_path_factory):
-    """node-a reaches node-c only through node-b (router mode)."""
+@pytest.fixture(scope="module", params=["sql", pytest.param("redis", marks=pytest.mark.service)])
+def trio(request, tmp_path_factory):
+    """node-a reaches node-c only through node-b (router mode); every test runs on both queue backends."""
+    transport = {"backend": request.param}
+    if request.param == "redis":
+        require_service("Redis", "127.0.0.1", 6379)
+        transport["redis_namespace"] = f"test-{uuid.uuid4().hex[:8]}-"
     d = tmp_path_factory.mktemp("trio")
-    nodes = cluster.up(d, 3, [("node-a", "node-c", "node-b")], extra={"limits": {"max_body_bytes": 8 << 20,
-                                                                                 "chunk_bytes": 1 << 20}})
+    nodes = cluster.up(d, 3, [("node-a", "node-c", "node-b")], extra={
+        "limits": {"max_body_bytes": 8 << 20, "chunk_bytes": 1 << 20}, "transport": transport})
     yield nodes
     cluster.down(d)
 

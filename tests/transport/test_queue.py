@@ -154,6 +154,14 @@ async def test_duplicate_put_is_refused(queue: MessageQueue) -> None:
     assert await queue.try_get("s1", "t1", None) is None
 
 
+async def test_delivered_remembers_put_ids(queue: MessageQueue) -> None:
+    assert await queue.delivered("m1") is False
+    await queue.put(msg(1))
+    assert await queue.delivered("m1") is True
+    await drain(queue)
+    assert await queue.delivered("m1") is True  # still known after it was popped
+
+
 async def test_concurrent_duplicate_puts_store_one(queue: MessageQueue) -> None:
     assert sorted(await asyncio.gather(*(queue.put(msg(1)) for _ in range(4)))) == [False, False, False, True]
     assert await drain(queue) == ["m1"]
