@@ -145,17 +145,20 @@ def ceiling(node, data: bytes, repeat: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for the record)")
+    ap.add_argument("--sizes", default=",".join(n for n, _ in SIZES), help="subset, e.g. '1 KiB,64 MiB'")
+    ap.add_argument("--fsync", choices=["on", "off"], default="on", help="transport.fsync of both nodes")
     args = ap.parse_args()
     reps = {"1 KiB": 200, "1 MiB": 30, "64 MiB": 5}
     if args.quick:
         reps = {k: max(2, v // 10) for k, v in reps.items()}
+    wanted = {x.strip() for x in args.sizes.split(",")}
     with tempfile.TemporaryDirectory() as d:
-        a, b = cluster.up(Path(d), 2)
+        a, b = cluster.up(Path(d), 2, extra={"transport": {"fsync": args.fsync == "on"}})
         try:
-            print(f"machine: {os.cpu_count()} cores, {_cpu()}")
+            print(f"machine: {os.cpu_count()} cores, {_cpu()}; transport.fsync {args.fsync}")
             print(f"{'size':>7} | {'push→pop p50':>12} | {'p99':>9} | {'1 msg MB/s':>10} | "
                   f"{'pipelined MB/s':>14} | {'ceiling MB/s':>12} | {'ratio':>6}")
-            for name, size in SIZES:
+            for name, size in [(n, s) for n, s in SIZES if n in wanted]:
                 data = os.urandom(size)
                 lat = latencies(a, b, data, reps[name])
                 single = size / statistics.median(lat) / 1e6

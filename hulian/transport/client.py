@@ -1,10 +1,14 @@
 """Calls to peer nodes: one pooled HTTP connection set per peer, TLS client certificate, x-auth-sign."""
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import secrets
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import httpx
 
@@ -14,6 +18,7 @@ from hulian.wire import headers as H
 from hulian.wire import ptp_pb2
 
 INVOKE_PATH = "/v1/interconn/chan/invoke"
+SENDERS = 16  # concurrent sends to all peers
 
 
 def client_ssl_context(config: NodeConfig) -> ssl.SSLContext | bool:
@@ -47,12 +52,17 @@ def parse_reply(resp: httpx.Response) -> tuple[str, str]:
 
 
 class PeerClient:
+    """Sends on worker threads with a synchronous client: the standard library's TLS socket releases the GIL
+    while it encrypts and sends, so large bodies go out in parallel with the event loop's work, and reading,
+    hashing, signing and sending a body costs one thread hop."""
+
     def __init__(self, config: NodeConfig):
         self.config = config
         self._key = signing.load_private_key(str(config.tls.key_file)) if config.tls.enabled else None
-        self._client = httpx.AsyncClient(
+        self._client = httpx.Client(
             verify=client_ssl_context(config), timeout=config.transport.request_timeout_seconds,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16), trust_env=False)
+            limits=httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS), trust_env=False)
+        self._senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="send")
 
     def signed(self, path: str, body_sha256: str, headers: dict[str, str]) -> dict[str, str]:
         """Add x-auth-sign, x-timestamp, x-nonce and x-content-sha256 (only when we hold a key)."""
@@ -64,14 +74,20 @@ class PeerClient:
                         H.AUTH_SIGN: signing.sign(self._key, data)})
         return headers
 
-    async def invoke(self, base_url: str, headers: dict[str, str], body: bytes, digest: str) -> tuple[str, str]:
-        """POST one message (or chunk) to a peer's invoke; `digest` is the hex SHA-256 of `body`."""
-        headers = self.signed(INVOKE_PATH, digest, dict(headers))
-        resp = await self._client.post(base_url + INVOKE_PATH, content=body, headers=headers)
-        return parse_reply(resp)
+    async def invoke(self, base_url: str, headers: dict[str, str], load_body: Callable[[], bytes]
+                     ) -> tuple[str, str]:
+        """POST one message (or chunk) to a peer's invoke; `load_body` runs on the sending thread."""
+
+        def send() -> tuple[str, str]:
+            body = load_body()
+            signed = self.signed(INVOKE_PATH, hashlib.sha256(body).hexdigest(), dict(headers))
+            return parse_reply(self._client.post(base_url + INVOKE_PATH, content=body, headers=signed))
+
+        return await asyncio.get_running_loop().run_in_executor(self._senders, send)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        self._senders.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
 
 
 def metadata_header(meta: dict[str, str]) -> dict[str, str]:

@@ -9,7 +9,6 @@ dropped with an error log line naming the message.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -111,8 +110,8 @@ class Forwarder:
             return True
         try:
             hop = self.service.router.next_hop(row["target_node"])
-            body, digest = await _load(row, hop.peer.mode)
-            code, message = await self.client.invoke(hop.url, self._headers(row, hop.peer.mode), body, digest)
+            code, message = await self.client.invoke(hop.url, self._headers(row, hop.peer.mode),
+                                                     lambda: _load(row, hop.peer.mode))
         except httpx.HTTPError as e:
             code, message = "E0000000607", f"{type(e).__name__}: {e}"
         except Exception as e:  # noqa: BLE001 - e.g. a route removed from the table; retried
@@ -160,12 +159,10 @@ class Forwarder:
         return h
 
 
-async def _load(row: Row, mode: EastWestMode) -> tuple[bytes, str]:
-    """A row's payload, framed for an encapsulating peer, and its SHA-256; file IO off the event loop."""
-    payload = row["payload"] if row["blob_path"] is None else await run_blocking(lambda: BlobStore.read(row["blob_path"]))
+def _load(row: Row, mode: EastWestMode) -> bytes:
+    """A row's payload, framed for an encapsulating peer (runs on a sending thread)."""
+    payload = row["payload"] if row["blob_path"] is None else BlobStore.read(row["blob_path"])
     if mode == EastWestMode.ENCAPSULATED:
         push = ptp_pb2.PushInbound(topic=row["topic"], payload=payload, metadata=json.loads(row["meta"] or "{}"))
         payload = ptp_pb2.Inbound(metadata={H.TOPIC: row["topic"]}, payload=push.SerializeToString()).SerializeToString()
-    if len(payload) < 65536:
-        return payload, hashlib.sha256(payload).hexdigest()
-    return payload, await run_blocking(lambda: hashlib.sha256(payload).hexdigest())
+    return payload

@@ -18,6 +18,9 @@ WRITE_PIECE = 1 << 20
 
 
 class Spooler:
+    """Receives while it writes: each piece of WRITE_PIECE bytes goes to a worker thread while the next one
+    arrives (one write in flight), without copying the pieces into one buffer."""
+
     def __init__(self, blobs: BlobStore, msg_id: str, origin: str, chunk_bytes: int, inline_bytes: int,
                  limit: int, offload: Callable[[Callable], Awaitable], digest: bool = False):
         self.blobs, self.msg_id, self.origin = blobs, msg_id, origin
@@ -25,7 +28,9 @@ class Spooler:
         self.offload = offload
         self.hasher = hashlib.sha256() if digest else None
         self.size = 0
-        self._buf = bytearray()
+        self._pieces: list[bytes] = []
+        self._buffered = 0
+        self._writing: asyncio.Future | None = None
         self._parts: list[str] = []
         self._file = None
         self._in_file = 0  # bytes in the current part file
@@ -38,46 +43,60 @@ class Spooler:
             await self.abort()
             raise BodyTooLarge(f"body exceeds this node's limit of {self.limit} bytes (limits.max_body_bytes); "
                                "send it in several messages or raise the limit")
-        self._buf += data
-        if len(self._buf) >= WRITE_PIECE and (self._parts or len(self._buf) > self.inline_bytes):
+        self._pieces.append(data)
+        self._buffered += len(data)
+        if self._buffered >= WRITE_PIECE and (self._parts or self._writing or self._buffered > self.inline_bytes):
             await self._flush()
 
     async def _flush(self) -> None:
-        buf, self._buf = bytes(self._buf), bytearray()
-        await self.offload(lambda: self._write(buf))
+        """Wait for the write in flight, then start writing what is buffered."""
+        await self._wait_write()
+        pieces, self._pieces, self._buffered = self._pieces, [], 0
+        self._writing = asyncio.ensure_future(self.offload(lambda: self._write(pieces)))
 
-    def _write(self, buf: bytes) -> None:
-        if self.hasher:
-            self.hasher.update(buf)
-        view = memoryview(buf)
-        while view:
-            if self._file is None:
-                path = self.blobs.path_for(self.msg_id, len(self._parts), self.origin)
-                self._parts.append(path)
-                self._file = self.blobs.open_writer(path)
-                self._in_file = 0
-            take = min(len(view), self.chunk_bytes - self._in_file)
-            self._file.write(view[:take])
-            self._in_file += take
-            view = view[take:]
-            if self._in_file >= self.chunk_bytes:
-                self.blobs.finish(self._file)
-                self._file = None
+    async def _wait_write(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
+
+    def _write(self, pieces: list[bytes]) -> None:
+        for piece in pieces:
+            if self.hasher:
+                self.hasher.update(piece)
+            view = memoryview(piece)
+            while view:
+                if self._file is None:
+                    path = self.blobs.path_for(self.msg_id, len(self._parts), self.origin)
+                    self._parts.append(path)
+                    self._file = self.blobs.open_writer(path)
+                    self._in_file = 0
+                take = min(len(view), self.chunk_bytes - self._in_file)
+                self._file.write(view[:take])
+                self._in_file += take
+                view = view[take:]
+                if self._in_file >= self.chunk_bytes:
+                    self.blobs.finish(self._file)
+                    self._file = None
 
     async def close(self) -> Payload:
         """All bytes received: make the files durable and describe the payload."""
-        if not self._parts and len(self._buf) <= self.inline_bytes:
-            data = bytes(self._buf)
+        if not self._parts and self._writing is None and self._buffered <= self.inline_bytes:
+            data = b"".join(self._pieces)
             if self.hasher:
                 self.hasher.update(data)
             return Payload(size=len(data), data=data)
         await self._flush()
+        await self._wait_write()
         if self._file is not None:
             f, self._file = self._file, None
             await self.offload(lambda: self.blobs.finish(f))
         return Payload(size=self.size, parts=list(self._parts))
 
     async def abort(self) -> None:
+        try:
+            await self._wait_write()
+        except OSError:
+            pass
         if self._file is not None:
             self._file.close()
             self._file = None
