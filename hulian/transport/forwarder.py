@@ -103,6 +103,10 @@ class Forwarder:
         return all(await asyncio.gather(*(one(r) for r in rows)))
 
     async def _send_chunk(self, row: Row) -> bool:
+        commit = row.get("committed")
+        if commit is not None and commit.done() and commit.exception() is not None:
+            row["done"] = True  # the push failed before it was stored: its sender got the error
+            return True
         if time.time() - row["created_at"] > self.config.transport.message_ttl_seconds:
             log.error("message %s chunk %d for %s dropped: undelivered for message_ttl_seconds (last error: %s)",
                       row["msg_id"], row["chunk_index"], row["target_node"], row.get("last_error"))
@@ -135,8 +139,9 @@ class Forwarder:
         return False
 
     async def _done(self, row: Row) -> None:
-        await self.service.db.run(lambda c: c.execute(delete(outbox).where(
-            outbox.c.msg_id == row["msg_id"], outbox.c.chunk_index == row["chunk_index"])))
+        if await _committed(row):
+            await self.service.db.run(lambda c: c.execute(delete(outbox).where(
+                outbox.c.msg_id == row["msg_id"], outbox.c.chunk_index == row["chunk_index"])))
         row["done"] = True
         self.service.outbox_done(row["session_id"], row["size"])
         if row["blob_path"]:
@@ -157,6 +162,18 @@ class Forwarder:
         }
         h.update(metadata_header(json.loads(row["meta"] or "{}")))
         return h
+
+
+async def _committed(row: Row) -> bool:
+    """Whether the row is in the outbox table (a fresh push's row only once its commit has ended)."""
+    commit = row.get("committed")
+    if commit is None:
+        return True
+    try:
+        await asyncio.shield(commit)
+        return True
+    except Exception:  # noqa: BLE001 - the push's own handler reports the failure
+        return False
 
 
 def _load(row: Row, mode: EastWestMode) -> bytes:

@@ -23,29 +23,45 @@ RECHECK_SECONDS = 1.0  # waiters also re-check periodically, for writers in othe
 
 
 class Waiters:
-    """Wakes blocked pops of a channel when a message for it arrives (or its session is released)."""
+    """Blocked pops of each channel. A put wakes them to look again (`notify`), or hands its message
+    straight to the oldest one whose source filter matches (`take`), sparing the popper a round trip."""
 
     def __init__(self) -> None:
-        self._events: dict[tuple[str, str], set[asyncio.Event]] = defaultdict(set)
+        self._waiting: dict[tuple[str, str], list[tuple[str | None, asyncio.Future]]] = defaultdict(list)
 
     def notify(self, session_id: str, topic: str | None = None) -> None:
-        for (s, t), events in list(self._events.items()):
+        for (s, t), waiting in list(self._waiting.items()):
             if s == session_id and (topic is None or t == topic):
-                for e in events:
-                    e.set()
+                for _, fut in waiting:
+                    if not fut.done():
+                        fut.set_result(None)
 
-    async def wait(self, session_id: str, topic: str, timeout: float) -> None:
+    def take(self, session_id: str, topic: str, source: str) -> asyncio.Future | None:
+        """Remove and return the oldest pending waiter that accepts a message from `source`."""
+        waiting = self._waiting.get((session_id, topic), [])
+        for i, (wanted, fut) in enumerate(waiting):
+            if not fut.done() and wanted in (None, source):
+                del waiting[i]
+                return fut
+        return None
+
+    async def wait(self, session_id: str, topic: str, source: str | None, timeout: float) -> Delivery | None:
+        """Wait until woken (None: look again) or handed a message (its Delivery)."""
         key = (session_id, topic)
-        event = asyncio.Event()
-        self._events[key].add(event)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        entry = (source, fut)
+        self._waiting[key].append(entry)
         try:
-            await asyncio.wait_for(event.wait(), timeout=min(timeout, RECHECK_SECONDS))
-        except asyncio.TimeoutError:
-            pass
+            await asyncio.wait({fut}, timeout=min(timeout, RECHECK_SECONDS))
         finally:
-            self._events[key].discard(event)
-            if not self._events[key]:
-                del self._events[key]
+            if entry in self._waiting.get(key, []):
+                self._waiting[key].remove(entry)
+            if not self._waiting.get(key):
+                self._waiting.pop(key, None)
+        if fut.done():
+            return fut.result()
+        fut.cancel()  # nobody may hand a message to a waiter that left
+        return None
 
 
 class MessageQueue(ABC):
@@ -109,7 +125,9 @@ class MessageQueue(ABC):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            await self.waiters.wait(session_id, topic, remaining)
+            delivery = await self.waiters.wait(session_id, topic, source, remaining)
+            if delivery is not None:
+                return delivery
 
 
 class SqlQueue(MessageQueue):
@@ -126,22 +144,50 @@ class SqlQueue(MessageQueue):
         self._lock = threading.Lock()  # select-and-claim is atomic across database threads
 
     async def put(self, msg: Message) -> bool:
-        def tx(conn) -> bool:
+        """Store a message; when a pop is waiting for it, hand it over as soon as it is known to be new,
+        while the commit proceeds (the popper acknowledges after the commit, through the receipt)."""
+        loop = asyncio.get_running_loop()
+        waiter = self.waiters.take(msg.session_id, msg.topic, msg.source_node)
+        receipt: asyncio.Future = loop.create_future()
+        handed = {"accepted": False}
+
+        def hand() -> None:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(Delivery(msg, receipt))
+                handed["accepted"] = True
+
+        def tx(conn) -> int | None:
             if conn.execute(select(received.c.msg_id).where(received.c.msg_id == msg.msg_id)).first():
-                return False
+                return None
+            if waiter is not None:
+                loop.call_soon_threadsafe(hand)
             conn.execute(insert(received).values(msg_id=msg.msg_id, received_at=time.time()))
             row = msg.routing_row()
             row["blob_paths"] = json.dumps(msg.blob_paths) if msg.blob_paths else None
-            conn.execute(insert(inbox).values(**row))
-            return True
+            rid = conn.execute(insert(inbox).values(**row)).inserted_primary_key[0]
+            if waiter is not None:
+                with self._lock:  # claimed before it becomes visible to other pops
+                    self._claims[rid] = time.monotonic() + CLAIM_LEASE_SECONDS
+            return rid
 
         try:
-            fresh = await self.db.run(tx)
-        except IntegrityError:  # a concurrent put of the same msg_id won (server databases)
-            fresh = False
-        if fresh:
-            self.waiters.notify(msg.session_id, msg.topic)
-        return fresh
+            rid = await self.db.run(tx)
+        except BaseException as e:
+            if not receipt.done():
+                receipt.set_exception(e if isinstance(e, Exception) else RuntimeError("put cancelled"))
+                receipt.exception()  # retrieved: a popper that never acknowledges must not warn
+            if isinstance(e, IntegrityError):  # a concurrent put of the same msg_id won (server databases)
+                return False
+            raise
+        if rid is None:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)  # a duplicate: let the waiter look again
+            return False
+        receipt.set_result(rid)
+        if waiter is not None and not handed["accepted"]:
+            self._claims.pop(rid, None)  # the waiter left meanwhile: the message waits for the next pop
+        self.waiters.notify(msg.session_id, msg.topic)
+        return True
 
     async def delivered(self, msg_id: str) -> bool:
         return await self.db.run(lambda c: c.execute(
@@ -168,13 +214,20 @@ class SqlQueue(MessageQueue):
 
         return await self.db.run(tx)
 
+    @staticmethod
+    async def _row_id(delivery: Delivery) -> int:
+        """The inbox id of a delivery; for a handed-over message, once its put has committed."""
+        receipt = delivery.receipt
+        return await receipt if isinstance(receipt, asyncio.Future) else receipt  # type: ignore[return-value]
+
     async def ack(self, delivery: Delivery) -> list[str]:
-        await self.db.run(lambda c: c.execute(delete(inbox).where(inbox.c.id == delivery.receipt)))
-        self._claims.pop(delivery.receipt, None)  # type: ignore[call-overload]
+        rid = await self._row_id(delivery)
+        await self.db.run(lambda c: c.execute(delete(inbox).where(inbox.c.id == rid)))
+        self._claims.pop(rid, None)
         return delivery.message.blob_paths
 
     async def nack(self, delivery: Delivery) -> None:
-        self._claims.pop(delivery.receipt, None)  # type: ignore[call-overload]
+        self._claims.pop(await self._row_id(delivery), None)
         self.waiters.notify(delivery.message.session_id, delivery.message.topic)
 
     async def peek(self, session_id: str, topic: str, source: str | None) -> Message | None:

@@ -7,13 +7,14 @@ and exactly-once into the queue.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import defaultdict
-from typing import Callable
 import os
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import replace
+from typing import Callable
 
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -129,7 +130,11 @@ class TransportService:
         return delivery
 
     async def ack(self, delivery: Delivery) -> None:
-        paths = await self.queue.ack(delivery)
+        try:
+            paths = await self.queue.ack(delivery)
+        except Exception:  # noqa: BLE001 - e.g. a handed-over message whose commit failed: nothing to remove
+            log.exception("acknowledging message %s failed", delivery.message.msg_id)
+            return
         sid = delivery.message.session_id
         if sid in self._in_bytes:
             self._in_bytes[sid] = max(0, self._in_bytes[sid] - delivery.message.size)
@@ -257,18 +262,30 @@ class TransportService:
                 "chunk_index": i if whole else msg.chunk_index, "chunk_count": count, "total_size": total,
                 "next_hop": next_hop, "hops": hops, "attempts": 0, "next_attempt_at": 0.0})
 
-        def tx(conn) -> bool:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(outbox), rows)
-                return True
-            except IntegrityError:
-                return False
+        def tx(conn) -> None:
+            conn.execute(insert(outbox), rows)
 
-        if not await self.db.run(tx):
+        if whole:
+            await self._send_while_committing(msg.session_id, rows, sizes, tx)
+            return
+        try:  # a relayed chunk may come again while its first copy still waits here
+            await self.db.run(tx)
+        except IntegrityError:
             log.info("message %s chunk %s already queued for %s; duplicate ignored",
                      msg.msg_id, msg.chunk_index, next_hop)
             self.blobs.delete(payload.parts)
             return
         self._out_bytes[msg.session_id] += sum(sizes)
         self.on_outbox(rows)
+
+    async def _send_while_committing(self, session_id: str, rows: list[dict], sizes: list[int], tx) -> None:
+        """A fresh message goes to the forwarder at once and is acknowledged once committed: the next hop
+        may have it before our commit ends, and the forwarder deletes a row only after its commit."""
+        committed = asyncio.ensure_future(self.db.run(tx))  # runs to the end even if the push is cancelled
+        self._out_bytes[session_id] += sum(sizes)
+        self.on_outbox([dict(r, committed=committed) for r in rows])
+        try:
+            await asyncio.shield(committed)
+        except Exception:
+            self._out_bytes[session_id] -= sum(sizes)
+            raise
