@@ -37,7 +37,7 @@ def uvicorn_config(config: NodeConfig) -> uvicorn.Config:
                       ssl_version=ssl.PROTOCOL_TLS_SERVER)
     return uvicorn.Config(
         create_app(config), host=config.listen.host, port=config.listen.port, http=PeerCertHttpProtocol,
-        loop="uvloop", log_config=None, access_log=False, timeout_keep_alive=75,
+        loop="uvloop", log_config=None, access_log=False, timeout_keep_alive=75, timeout_graceful_shutdown=3,
         h11_max_incomplete_event_size=64 * 1024, **kwargs)
 
 

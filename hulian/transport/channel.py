@@ -1,0 +1,247 @@
+"""Channel: the SDK algorithm code uses to exchange data with its peers through the local node.
+
+A component process builds one from the BFIA component environment (`Channel.from_env()`):
+
+| Key | Use |
+|---|---|
+| `system.transport` | the local node: "host:port" or a full URL (http:// or https://) |
+| `config.session_id`, `config.token` | sent as x-ptp-session-id / x-ptp-token on every call |
+| `config.self_role` | "guest.0" (the first of a comma-separated list names this node) |
+| `config.node_id.<role>.<i>` | every party's node id: peers can be named "host.0" or by node id |
+| `config.inst_id.<role>.<i>` | every party's institution id, sent as x-ptp-target-inst-id |
+| `config.task_id` | scopes topics: the wire topic is "<task_id>.<topic>" |
+| `config.transport_ca` | hulian extension, optional: CA bundle that verifies the node's TLS certificate |
+
+An address without scheme is reached over https:// when `config.transport_ca` is set, else over http://.
+
+Payloads travel as raw application/octet-stream bodies (no base64). Objects are msgpack, which every
+language reads and which cannot run code when decoded (unlike pickle).
+
+Streams (`send_stream` / `recv_stream`) carry a payload too large for one message, or produced piecewise,
+as consecutive messages on one topic; the transport keeps a topic's order. Every piece carries the
+x-hulian-metadata {"stream_seq": "<n>"} (n = 0, 1, ...); after the last piece an empty message
+{"stream_seq": "<count>", "stream_end": "1"} ends the stream, so empty streams and empty pieces are exact.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import ssl
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Self, TypeVar
+
+import httpx
+import msgpack
+
+from hulian.core.errors import OK, IllegalRequest, Incompatible, NetworkError
+from hulian.transport.client import parse_reply
+from hulian.wire import headers as H
+
+PREFIX = "/v1/interconn/chan"
+OCTET = "application/octet-stream"
+SEND_PIECE = 1 << 20  # slices in which a non-bytes buffer is streamed
+POP_READ_MARGIN = 30.0  # the HTTP read timeout of a pop exceeds its wait by this much
+
+ENV_TRANSPORT = "system.transport"
+ENV_CA = "config.transport_ca"
+ENV_SESSION = "config.session_id"
+ENV_TOKEN = "config.token"
+ENV_SELF_ROLE = "config.self_role"
+ENV_TASK = "config.task_id"
+ENV_NODE_PREFIX = "config.node_id."
+ENV_INST_PREFIX = "config.inst_id."
+
+T = TypeVar("T")
+
+STREAM_SEQ = "stream_seq"
+STREAM_END = "stream_end"
+
+
+class ChannelError(Exception):
+    """The node refused a call; `code` is the transport spec's E-code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ChannelTimeout(TimeoutError):
+    """Nothing arrived before the timeout."""
+
+
+class Channel:
+    """Send to and receive from peers of one session through the local node (one keep-alive HTTP client)."""
+
+    def __init__(self, transport_url: str, session_id: str, token: str, self_node_id: str,
+                 parties: Mapping[str, str], task_id: str = "", ca_file: str | None = None,
+                 timeout: float = 60.0, inst_ids: Mapping[str, str] | None = None):
+        """`parties` maps "role.index" to node id, `inst_ids` "role.index" to institution id; `timeout`
+        bounds push and release calls (pops are bounded by their own timeout)."""
+        self.session_id = session_id
+        self.self_node_id = self_node_id
+        self.parties = dict(parties)
+        self.task_id = task_id
+        self._insts = {self.parties[k]: v for k, v in (inst_ids or {}).items() if k in self.parties}
+        self._used_topics: set[str] = set()
+        scheme = "https" if ca_file else "http"
+        url = transport_url if "://" in transport_url else f"{scheme}://{transport_url}"
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        self._http = httpx.Client(base_url=url.rstrip("/"), verify=verify, timeout=timeout, trust_env=False)
+        self._auth = {H.SESSION_ID: session_id, H.TOKEN: token}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ, **kwargs: Any) -> Channel:
+        """A channel for a component container, from the scheduler's environment (see the module doc)."""
+        missing = [k for k in (ENV_TRANSPORT, ENV_SESSION, ENV_SELF_ROLE) if not env.get(k)]
+        if missing:
+            raise ValueError(f"component environment lacks {', '.join(missing)}; "
+                             "the scheduler must inject them")
+        parties = {k[len(ENV_NODE_PREFIX):]: v for k, v in env.items() if k.startswith(ENV_NODE_PREFIX)}
+        insts = {k[len(ENV_INST_PREFIX):]: v for k, v in env.items() if k.startswith(ENV_INST_PREFIX)}
+        self_role = env[ENV_SELF_ROLE].split(",")[0].strip()
+        if self_role not in parties:
+            raise ValueError(f"{ENV_SELF_ROLE}={self_role!r} has no {ENV_NODE_PREFIX}{self_role} "
+                             "in the environment")
+        return cls(env[ENV_TRANSPORT], env[ENV_SESSION], env.get(ENV_TOKEN, ""), parties[self_role], parties,
+                   task_id=env.get(ENV_TASK, ""), ca_file=env.get(ENV_CA) or None, inst_ids=insts, **kwargs)
+
+    # ---- bytes ------------------------------------------------------------------------------------------
+    def send(self, peer: str, topic: str, data: bytes | bytearray | memoryview) -> None:
+        """Push `data` to `peer`; returns once the local node holds it durably."""
+        self._push(self._node_of(peer), self._wire_topic(topic), data, {})
+
+    def recv(self, peer: str, topic: str, timeout: float) -> bytes:
+        """The next message `peer` sent on `topic`; raises ChannelTimeout after `timeout` seconds."""
+        return self._pop(self._node_of(peer), self._wire_topic(topic), timeout)[0]
+
+    # ---- objects ----------------------------------------------------------------------------------------
+    def send_obj(self, peer: str, topic: str, obj: object) -> None:
+        """Send plain data (dict, list, str, int, float, bytes, bool, None) as msgpack."""
+        self.send(peer, topic, msgpack.packb(obj, use_bin_type=True))
+
+    def recv_obj(self, peer: str, topic: str, timeout: float) -> object:
+        """Receive what send_obj sent (tuples come back as lists)."""
+        return msgpack.unpackb(self.recv(peer, topic, timeout), raw=False, strict_map_key=False)
+
+    # ---- streams ----------------------------------------------------------------------------------------
+    def send_stream(self, peer: str, topic: str, pieces: Iterable[bytes | bytearray | memoryview]) -> int:
+        """Send `pieces` as one stream (framing in the module doc); returns the number of pieces."""
+        node, wire = self._node_of(peer), self._wire_topic(topic)
+        count = 0
+        for piece in pieces:
+            self._push(node, wire, piece, {STREAM_SEQ: str(count)})
+            count += 1
+        self._push(node, wire, b"", {STREAM_SEQ: str(count), STREAM_END: "1"})
+        return count
+
+    def recv_stream(self, peer: str, topic: str, timeout: float) -> Iterator[bytes]:
+        """Yield the pieces of one stream in order; waits at most `timeout` seconds for each piece."""
+        node, wire = self._node_of(peer), self._wire_topic(topic)
+        expected = 0
+        while True:
+            data, meta = self._pop(node, wire, timeout)
+            if meta.get(STREAM_SEQ) != str(expected):
+                raise ChannelError(IllegalRequest.code, f"topic {wire!r} from {node!r}: expected stream "
+                                   f"piece {expected}, got metadata {meta}; did something other than one "
+                                   "send_stream send here?")
+            if meta.get(STREAM_END) == "1":
+                return
+            yield data
+            expected += 1
+
+    # ---- release ----------------------------------------------------------------------------------------
+    def release(self, topic: str | None = None) -> None:
+        """Drop this node's unread messages of `topic`. Without a topic: a task-scoped channel drops every
+        topic it used (the session stays open for the other tasks); an unscoped one releases the session."""
+        if topic is not None:
+            topics: list[str | None] = [self._wire_topic(topic)]
+        elif self.task_id:
+            topics = sorted(self._used_topics)
+        else:
+            topics = [None]
+        for wire in topics:
+            headers = {**self._auth, "content-type": OCTET, **({H.TOPIC: wire} if wire else {})}
+            self._check(self._call(lambda h=headers: self._http.post(f"{PREFIX}/release", headers=h)))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- internals --------------------------------------------------------------------------------------
+    def _node_of(self, peer: str) -> str:
+        """A node id from a node id or "role.index"."""
+        if peer in self.parties:
+            return self.parties[peer]
+        if self.parties and peer not in self.parties.values():
+            raise ValueError(f"unknown peer {peer!r}: name a party {sorted(self.parties)} "
+                             "or one of their node ids")
+        return peer
+
+    def _wire_topic(self, topic: str) -> str:
+        """Topics are scoped by task, so tasks sharing a session never read or release each other's data."""
+        wire = f"{self.task_id}.{topic}" if self.task_id else topic
+        self._used_topics.add(wire)
+        return wire
+
+    def _push(self, node: str, wire: str, data: bytes | bytearray | memoryview, meta: dict[str, str]) -> None:
+        headers = {**self._auth, "content-type": OCTET, H.TARGET_NODE: node, H.TOPIC: wire}
+        if node in self._insts:
+            headers[H.TARGET_INST] = self._insts[node]
+        if meta:
+            headers[H.METADATA] = json.dumps(meta, separators=(",", ":"))
+        if isinstance(data, bytes):
+            content: bytes | Iterator[bytes] = data
+        else:  # stream other buffers in slices instead of copying them into one bytes object
+            view = memoryview(data).cast("B")
+            headers["content-length"] = str(len(view))
+            content = (bytes(view[i:i + SEND_PIECE]) for i in range(0, len(view), SEND_PIECE))
+        self._check(self._call(lambda: self._http.post(f"{PREFIX}/push", content=content, headers=headers)))
+
+    def _pop(self, node: str, wire: str, timeout: float) -> tuple[bytes, dict[str, str]]:
+        """(payload, metadata) of the next message from `node` on `wire`; ChannelTimeout when none came."""
+        wait_ms = max(1, math.ceil(timeout * 1000))  # the node reads 0 as "use the default wait"
+        headers = {**self._auth, "content-type": OCTET, "accept": OCTET, H.TOPIC: wire, H.SOURCE_NODE: node,
+                   H.TIMEOUT_MS: str(wait_ms)}
+        http_timeout = httpx.Timeout(self._http.timeout.connect, read=wait_ms / 1000 + POP_READ_MARGIN,
+                                     write=self._http.timeout.write, pool=self._http.timeout.pool)
+
+        def pop() -> tuple[bytes, dict[str, str]] | None:
+            with self._http.stream("POST", f"{PREFIX}/pop", headers=headers, timeout=http_timeout) as resp:
+                if resp.status_code != 200 or OCTET not in resp.headers.get("content-type", ""):
+                    resp.read()
+                    self._check(resp)
+                    raise ChannelError(Incompatible.code, f"node answered a raw pop with "
+                                       f"{resp.headers.get('content-type')!r}, not {OCTET}")
+                if resp.headers.get(H.CODE, OK) != OK:
+                    raise ChannelError(resp.headers[H.CODE], resp.headers.get(H.MESSAGE, ""))
+                if not resp.headers.get(H.MESSAGE_ID):
+                    return None
+                data = b"".join(resp.iter_bytes())
+                return data, json.loads(resp.headers.get(H.METADATA) or "{}")
+
+        got = self._call(pop)
+        if got is None:
+            raise ChannelTimeout(f"nothing from {node!r} on topic {wire!r} (session {self.session_id!r}) "
+                                 f"within {timeout:g} s")
+        return got
+
+    @staticmethod
+    def _check(resp: httpx.Response) -> None:
+        code, message = parse_reply(resp)
+        if code != OK:
+            raise ChannelError(code, message)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run an HTTP exchange; a failure to reach the node becomes a ChannelError naming the node."""
+        try:
+            return fn()
+        except httpx.HTTPError as e:
+            raise ChannelError(NetworkError.code, f"local node {self._http.base_url} unreachable: "
+                               f"{type(e).__name__}: {e}") from e
