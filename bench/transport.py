@@ -1,6 +1,7 @@
 """Transport benchmark: push on node A for node B, pop on B, over TLS on loopback.
 
-For 1 KiB, 1 MiB and 64 MiB messages it prints throughput (MB/s) and push→pop latency percentiles, and beside
+Both sides use the Channel SDK, as components do. For 1 KiB, 1 MiB and 64 MiB messages it prints
+throughput (MB/s) and push→pop latency percentiles, and beside
 them, in the same run and against the same server stack (uvicorn + httptools + uvloop + TLS with a client
 certificate), the ceiling: a raw HTTP upload of the same bytes to a route that reads and discards the body.
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import ssl
 import statistics
 import subprocess
 import sys
@@ -19,9 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 from hulian.node import cluster
+from hulian.transport.channel import Channel
+from hulian.transport.http11 import KeepAliveClient
 
 SIZES = [("1 KiB", 1 << 10), ("1 MiB", 1 << 20), ("64 MiB", 64 << 20)]
 
@@ -40,56 +40,32 @@ uvicorn.run(app, host="127.0.0.1", port=int(port), ssl_certfile=cert, ssl_keyfil
 '''
 
 
-def headers(node, target, topic):
-    return {"x-ptp-session-id": "bench", "x-ptp-token": node.admin_token, "x-ptp-target-node-id": target,
-            "x-ptp-topic": topic, "content-type": "application/octet-stream"}
-
-
-def client(node) -> httpx.Client:
-    return httpx.Client(base_url=node.url, verify=ssl.create_default_context(cafile=node.ca_file),
-                        timeout=120, trust_env=False)
-
-
-def push_pop(a, b, data: bytes, topic: str) -> float:
-    """One message A→B; seconds from the start of the push to the end of the pop."""
-    with client(a) as ca, client(b) as cb:
-        got: list[bytes] = []
-
-        def popper():
-            r = cb.post(f"/v1/interconn/chan/pop?timeout=60", headers={
-                **headers(b, b.node_id, topic), "accept": "application/octet-stream"})
-            got.append(r.content)
-
-        t = threading.Thread(target=popper)
-        t.start()
-        time.sleep(0.05)  # the pop is waiting before the push starts, as a component's would
-        t0 = time.perf_counter()
-        r = ca.post("/v1/interconn/chan/push", content=data, headers=headers(a, b.node_id, topic))
-        r.raise_for_status()
-        t.join()
-        elapsed = time.perf_counter() - t0
-    assert got and len(got[0]) == len(data), "payload lost"
-    return elapsed
+def channel(node, parties) -> Channel:
+    """What a component uses: the Channel SDK on its local node (TLS, session token)."""
+    return Channel(node.url, "session_bench", node.admin_token, node.node_id, parties, ca_file=node.ca_file,
+                   timeout=120)
 
 
 def latencies(a, b, data: bytes, n: int) -> list[float]:
-    """Sequential messages with one waiting popper each time, on long-lived connections."""
+    """Seconds from the start of a push on A to the end of the pop on B, for `n` messages sent one at a
+    time, each with B's pop already waiting (as a component's would), on long-lived connections."""
+    parties = {"guest.0": a.node_id, "host.0": b.node_id}
+    topic = f"lat{len(data)}"
     out = []
-    with client(a) as ca, client(b) as cb:
-        for i in range(n):
+    with channel(a, parties) as ca, channel(b, parties) as cb:
+        for _ in range(n):
             box: list[float] = []
 
             def popper():
-                r = cb.post("/v1/interconn/chan/pop?timeout=30", headers={
-                    **headers(b, b.node_id, f"lat{len(data)}"), "accept": "application/octet-stream"})
+                got = cb.recv("guest.0", topic, 30)
                 box.append(time.perf_counter())
-                assert len(r.content) == len(data)
+                assert len(got) == len(data)
 
             t = threading.Thread(target=popper)
             t.start()
             time.sleep(0.005)
             t0 = time.perf_counter()
-            ca.post("/v1/interconn/chan/push", content=data, headers=headers(a, b.node_id, f"lat{len(data)}")).raise_for_status()
+            ca.send("host.0", topic, data)
             t.join()
             out.append(box[0] - t0)
     return out
@@ -97,45 +73,44 @@ def latencies(a, b, data: bytes, n: int) -> list[float]:
 
 def pipelined(a, b, data: bytes, count: int) -> float:
     """MB/s with a sender pushing `count` messages back to back while a receiver pops them."""
-    done = threading.Event()
+    parties = {"guest.0": a.node_id, "host.0": b.node_id}
+    topic = f"pipe{len(data)}"
 
     def receiver():
-        with client(b) as cb:
+        with channel(b, parties) as cb:
             for _ in range(count):
-                r = cb.post("/v1/interconn/chan/pop?timeout=120", headers={
-                    **headers(b, b.node_id, f"pipe{len(data)}"), "accept": "application/octet-stream"})
-                assert len(r.content) == len(data)
-        done.set()
+                assert len(cb.recv("guest.0", topic, 120)) == len(data)
 
     t = threading.Thread(target=receiver)
     t.start()
     t0 = time.perf_counter()
-    with client(a) as ca:
+    with channel(a, parties) as ca:
         for _ in range(count):
-            ca.post("/v1/interconn/chan/push", content=data, headers=headers(a, b.node_id, f"pipe{len(data)}")).raise_for_status()
+            ca.send("host.0", topic, data)
     t.join()
     return len(data) * count / (time.perf_counter() - t0) / 1e6
 
 
 def ceiling(node, data: bytes, repeat: int) -> float:
-    """MB/s of a raw upload of `data` to the same server stack over the same TLS setup."""
+    """MB/s of a raw upload of `data` to the same server stack over the same TLS setup, sent with the
+    same client the Channel SDK pushes with."""
     port = cluster.free_port()
     proc = subprocess.Popen([sys.executable, "-c", CEILING_APP, node.client_cert, node.client_key, node.ca_file,
                              str(port)])
     try:
-        ctx = cluster.ssl_context(node)
-        with httpx.Client(verify=ctx, timeout=120, trust_env=False) as c:
-            for _ in range(100):
-                try:
-                    c.get(f"https://127.0.0.1:{port}/")
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            times = []
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                c.post(f"https://127.0.0.1:{port}/", content=data).raise_for_status()
-                times.append(time.perf_counter() - t0)
+        client = KeepAliveClient(f"https://127.0.0.1:{port}", node.ca_file)
+        for _ in range(100):
+            try:
+                client.post("/", {}, b"")
+                break
+            except OSError:
+                time.sleep(0.1)
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            assert client.post("/", {"content-type": "application/octet-stream"}, data, 120).status == 200
+            times.append(time.perf_counter() - t0)
+        client.close()
         return len(data) / statistics.median(times) / 1e6
     finally:
         proc.terminate()

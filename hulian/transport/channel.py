@@ -24,23 +24,22 @@ x-hulian-metadata {"stream_seq": "<n>"} (n = 0, 1, ...); after the last piece an
 """
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
-import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Self, TypeVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Self
 
-import httpx
 import msgpack
 
 from hulian.core.errors import OK, IllegalRequest, Incompatible, NetworkError
-from hulian.transport.client import parse_reply
+from hulian.transport.http11 import KeepAliveClient, Reply
 from hulian.wire import headers as H
+from hulian.wire.codec import decode_reply
 
 PREFIX = "/v1/interconn/chan"
 OCTET = "application/octet-stream"
-SEND_PIECE = 1 << 20  # slices in which a non-bytes buffer is streamed
 POP_READ_MARGIN = 30.0  # the HTTP read timeout of a pop exceeds its wait by this much
 
 ENV_TRANSPORT = "system.transport"
@@ -51,8 +50,6 @@ ENV_SELF_ROLE = "config.self_role"
 ENV_TASK = "config.task_id"
 ENV_NODE_PREFIX = "config.node_id."
 ENV_INST_PREFIX = "config.inst_id."
-
-T = TypeVar("T")
 
 STREAM_SEQ = "stream_seq"
 STREAM_END = "stream_end"
@@ -72,7 +69,7 @@ class ChannelTimeout(TimeoutError):
 
 
 class Channel:
-    """Send to and receive from peers of one session through the local node (one keep-alive HTTP client)."""
+    """Send to and receive from peers of one session through the local node (one keep-alive connection)."""
 
     def __init__(self, transport_url: str, session_id: str, token: str, self_node_id: str,
                  parties: Mapping[str, str], task_id: str = "", ca_file: str | None = None,
@@ -87,8 +84,8 @@ class Channel:
         self._used_topics: set[str] = set()
         scheme = "https" if ca_file else "http"
         url = transport_url if "://" in transport_url else f"{scheme}://{transport_url}"
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
-        self._http = httpx.Client(base_url=url.rstrip("/"), verify=verify, timeout=timeout, trust_env=False)
+        self._http = KeepAliveClient(url, ca_file)
+        self._timeout = timeout
         self._auth = {H.SESSION_ID: session_id, H.TOKEN: token}
 
     @classmethod
@@ -163,7 +160,7 @@ class Channel:
             topics = [None]
         for wire in topics:
             headers = {**self._auth, "content-type": OCTET, **({H.TOPIC: wire} if wire else {})}
-            self._check(self._call(lambda h=headers: self._http.post(f"{PREFIX}/release", headers=h)))
+            self._check(self._post("release", headers, b"", self._timeout))
 
     def close(self) -> None:
         self._http.close()
@@ -196,52 +193,35 @@ class Channel:
             headers[H.TARGET_INST] = self._insts[node]
         if meta:
             headers[H.METADATA] = json.dumps(meta, separators=(",", ":"))
-        if isinstance(data, bytes):
-            content: bytes | Iterator[bytes] = data
-        else:  # stream other buffers in slices instead of copying them into one bytes object
-            view = memoryview(data).cast("B")
-            headers["content-length"] = str(len(view))
-            content = (bytes(view[i:i + SEND_PIECE]) for i in range(0, len(view), SEND_PIECE))
-        self._check(self._call(lambda: self._http.post(f"{PREFIX}/push", content=content, headers=headers)))
+        self._check(self._post("push", headers, memoryview(data).cast("B"), self._timeout))
 
     def _pop(self, node: str, wire: str, timeout: float) -> tuple[bytes, dict[str, str]]:
         """(payload, metadata) of the next message from `node` on `wire`; ChannelTimeout when none came."""
         wait_ms = max(1, math.ceil(timeout * 1000))  # the node reads 0 as "use the default wait"
         headers = {**self._auth, "content-type": OCTET, "accept": OCTET, H.TOPIC: wire, H.SOURCE_NODE: node,
                    H.TIMEOUT_MS: str(wait_ms)}
-        http_timeout = httpx.Timeout(self._http.timeout.connect, read=wait_ms / 1000 + POP_READ_MARGIN,
-                                     write=self._http.timeout.write, pool=self._http.timeout.pool)
-
-        def pop() -> tuple[bytes, dict[str, str]] | None:
-            with self._http.stream("POST", f"{PREFIX}/pop", headers=headers, timeout=http_timeout) as resp:
-                if resp.status_code != 200 or OCTET not in resp.headers.get("content-type", ""):
-                    resp.read()
-                    self._check(resp)
-                    raise ChannelError(Incompatible.code, f"node answered a raw pop with "
-                                       f"{resp.headers.get('content-type')!r}, not {OCTET}")
-                if resp.headers.get(H.CODE, OK) != OK:
-                    raise ChannelError(resp.headers[H.CODE], resp.headers.get(H.MESSAGE, ""))
-                if not resp.headers.get(H.MESSAGE_ID):
-                    return None
-                data = b"".join(resp.iter_bytes())
-                return data, json.loads(resp.headers.get(H.METADATA) or "{}")
-
-        got = self._call(pop)
-        if got is None:
+        reply = self._post("pop", headers, b"", wait_ms / 1000 + POP_READ_MARGIN)
+        if reply.status != 200 or OCTET not in reply.content_type:
+            self._check(reply)
+            raise ChannelError(Incompatible.code, f"node answered a raw pop with {reply.content_type!r}, "
+                               f"not {OCTET}")
+        if reply.headers.get(H.CODE, OK) != OK:
+            raise ChannelError(reply.headers[H.CODE], reply.headers.get(H.MESSAGE, ""))
+        if not reply.headers.get(H.MESSAGE_ID):
             raise ChannelTimeout(f"nothing from {node!r} on topic {wire!r} (session {self.session_id!r}) "
                                  f"within {timeout:g} s")
-        return got
+        return bytes(reply.body), json.loads(reply.headers.get(H.METADATA) or "{}")
 
     @staticmethod
-    def _check(resp: httpx.Response) -> None:
-        code, message = parse_reply(resp)
+    def _check(reply: Reply) -> None:
+        code, message = decode_reply(reply.status, reply.content_type, reply.body)
         if code != OK:
             raise ChannelError(code, message)
 
-    def _call(self, fn: Callable[[], T]) -> T:
-        """Run an HTTP exchange; a failure to reach the node becomes a ChannelError naming the node."""
+    def _post(self, route: str, headers: dict[str, str], body: bytes | memoryview, timeout: float) -> Reply:
+        """One exchange with the node; a failure to reach it becomes a ChannelError naming the node."""
         try:
-            return fn()
-        except httpx.HTTPError as e:
+            return self._http.post(f"{PREFIX}/{route}", headers, body, timeout)
+        except (OSError, http.client.HTTPException) as e:
             raise ChannelError(NetworkError.code, f"local node {self._http.base_url} unreachable: "
                                f"{type(e).__name__}: {e}") from e

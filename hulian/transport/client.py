@@ -15,7 +15,7 @@ import httpx
 from hulian.core.config import NodeConfig
 from hulian.crypto import signing
 from hulian.wire import headers as H
-from hulian.wire import ptp_pb2
+from hulian.wire.codec import decode_reply
 
 INVOKE_PATH = "/v1/interconn/chan/invoke"
 SENDERS = 16  # concurrent sends to all peers
@@ -28,27 +28,6 @@ def client_ssl_context(config: NodeConfig) -> ssl.SSLContext | bool:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(config.tls.cert_file), str(config.tls.key_file))
     return ctx
-
-
-def parse_reply(resp: httpx.Response) -> tuple[str, str]:
-    """(code, message) of a peer's reply: JSON or protobuf, spec codes or plain success numbers."""
-    ctype = resp.headers.get("content-type", "")
-    code, message = "", ""
-    try:
-        if "protobuf" in ctype:
-            out = ptp_pb2.TransportOutbound.FromString(resp.content)
-            code, message = out.code, out.message
-        else:
-            body = resp.json()
-            code = str(body.get("code", ""))
-            message = str(body.get("message") or body.get("msg") or "")
-    except Exception:  # noqa: BLE001 - any undecodable reply is judged by its HTTP status below
-        message = resp.text[:200]
-    if code in ("0", "200") or (not code and resp.status_code == 200):
-        code = "E0000000000"
-    if not code:
-        code = f"HTTP{resp.status_code}"
-    return code, message
 
 
 class PeerClient:
@@ -81,7 +60,8 @@ class PeerClient:
         def send() -> tuple[str, str]:
             body = load_body()
             signed = self.signed(INVOKE_PATH, hashlib.sha256(body).hexdigest(), dict(headers))
-            return parse_reply(self._client.post(base_url + INVOKE_PATH, content=body, headers=signed))
+            resp = self._client.post(base_url + INVOKE_PATH, content=body, headers=signed)
+            return decode_reply(resp.status_code, resp.headers.get("content-type", ""), resp.content)
 
         return await asyncio.get_running_loop().run_in_executor(self._senders, send)
 

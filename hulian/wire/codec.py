@@ -147,3 +147,22 @@ def encode_reply(fmt: Format, code: str, message: str, payload: bytes | None = N
         return json.dumps(obj).encode(), "application/json"
     out = ptp_pb2.TransportOutbound(code=code, message=message, payload=payload or b"", metadata=metadata or {})
     return out.SerializeToString(), "application/x-protobuf"
+
+
+def decode_reply(status: int, content_type: str, body: bytes | bytearray) -> tuple[str, str]:
+    """(code, message) of a transport reply: JSON or protobuf, spec codes or plain success numbers
+    (0, 200), judged by the HTTP status when the body says nothing."""
+    code, message = "", ""
+    try:
+        if "protobuf" in content_type:
+            out = ptp_pb2.TransportOutbound.FromString(bytes(body))
+            code, message = out.code, out.message
+        else:
+            obj = json.loads(body)
+            code = str(obj.get("code", ""))
+            message = str(obj.get("message") or obj.get("msg") or "")
+    except (ValueError, AttributeError, DecodeError):
+        message = bytes(body[:200]).decode("utf-8", "replace")
+    if code in ("0", "200") or (not code and status == 200):
+        code = "E0000000000"
+    return code or f"HTTP{status}", message

@@ -1,0 +1,98 @@
+"""A minimal keep-alive HTTP/1.1 client on the standard library, for the Channel SDK's data path.
+
+http.client reads a response body straight into a buffer in C (`readinto`), which costs about half the CPU
+of a general-purpose client per byte received; algorithm containers pop large payloads, so it matters.
+"""
+from __future__ import annotations
+
+import http.client
+import ssl
+import time
+import urllib.parse
+from dataclasses import dataclass
+
+IDLE_RECONNECT_SECONDS = 30.0  # well below a node's keep-alive (75 s): never reuse a connection it may close
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes | bytearray
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+class KeepAliveClient:
+    """One persistent connection to one node; not thread-safe (one per Channel, as a container uses it)."""
+
+    def __init__(self, base_url: str, ca_file: str | None = None):
+        url = urllib.parse.urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"transport address {base_url!r} is not http(s)://host:port")
+        self.base_url = base_url.rstrip("/")
+        self._host, self._port, self._https = url.hostname, url.port, url.scheme == "https"
+        self._context = ssl.create_default_context(cafile=ca_file) if self._https else None
+        self._conn: http.client.HTTPConnection | None = None
+        self._last_used = 0.0
+
+    def _connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        """The open connection (reused=True) or a new one."""
+        if self._conn is not None and time.monotonic() - self._last_used > IDLE_RECONNECT_SECONDS:
+            self.close()
+        if self._conn is None:
+            if self._https:
+                self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
+                                                         context=self._context)
+            else:
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+            return self._conn, False
+        if self._conn.sock is not None:
+            self._conn.sock.settimeout(timeout)
+        self._conn.timeout = timeout
+        return self._conn, True
+
+    def post(self, path: str, headers: dict[str, str], body: bytes | bytearray | memoryview = b"",
+             timeout: float = 60.0) -> Reply:
+        """POST and read the whole reply; a connection the node closed while idle is reopened once."""
+        for attempt in (0, 1):
+            conn, reused = self._connection(timeout)
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                reply = Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, _read_body(resp))
+                self._last_used = time.monotonic()
+                if resp.will_close:
+                    self.close()
+                return reply
+            except _STALE:
+                self.close()
+                if not reused or attempt:
+                    raise
+            except BaseException:
+                self.close()
+                raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _read_body(resp: http.client.HTTPResponse) -> bytes | bytearray:
+    length = resp.getheader("content-length")
+    if length is None or not length.isdigit():
+        return resp.read()
+    buf = bytearray(int(length))
+    view, got = memoryview(buf), 0
+    while got < len(buf):
+        n = resp.readinto(view[got:])
+        if not n:
+            raise http.client.IncompleteRead(bytes(view[:got]), len(buf) - got)
+        got += n
+    resp.read()  # completes the response (also an empty one), so the connection can carry the next
+    return buf
