@@ -97,6 +97,7 @@ class TransportConfig(BaseModel):
     retry_max_seconds: float = 30.0
     request_timeout_seconds: float = 60.0
     message_ttl_seconds: float = 7 * 24 * 3600.0
+    prune_interval_seconds: float = 600.0
     tech_provider_code: str = "HULIAN"
 
 

@@ -43,7 +43,8 @@ def make_queue(config: NodeConfig, db: Database) -> MessageQueue:
     if config.transport.backend == "redis":
         from hulian.transport.redis_queue import RedisQueue
 
-        return RedisQueue(config.transport.redis_url, namespace=config.transport.redis_namespace + config.node_id)
+        return RedisQueue(config.transport.redis_url, namespace=config.transport.redis_namespace + config.node_id,
+                          dedup_ttl_seconds=int(config.transport.message_ttl_seconds))
     raise ValueError(f"transport.backend {config.transport.backend!r} is unknown; use 'sql' or 'redis'")
 
 
@@ -78,6 +79,7 @@ def create_app(config: NodeConfig) -> FastAPI:
             if grpc_server is not None:
                 await grpc_server.stop(grace=2)
             await node.forwarder.stop()
+            await node.service.stop()
             await node.client.close()
             await node.queue.close()
             node.db.close()

@@ -112,6 +112,11 @@ class MessageQueue(ABC):
         """Blob files the queue still names (for the start-up sweep); None when the backend cannot tell."""
         return None
 
+    async def forget_before(self, horizon: float) -> int:
+        """Drop de-duplication ids of messages received before `horizon` (unix s); how many went.
+        Backends whose ids expire by themselves keep the default."""
+        return 0
+
     async def get(self, session_id: str, topic: str, source: str | None, timeout: float,
                   is_released=None) -> Delivery | None:
         """Block up to `timeout` seconds for a message; None on timeout."""
@@ -263,3 +268,6 @@ class SqlQueue(MessageQueue):
             return {p for (paths,) in rows for p in json.loads(paths)}
 
         return await self.db.run(tx)
+
+    async def forget_before(self, horizon: float) -> int:
+        return await self.db.run(lambda c: c.execute(delete(received).where(received.c.received_at < horizon)).rowcount)

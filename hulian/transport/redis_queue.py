@@ -10,7 +10,7 @@ Keys, all under ``hulian:<namespace>:`` (the namespace is the node id); a channe
 - ``claims:<channel>`` sorted set of claimed entry ids, scored by lease deadline (ms, Redis server clock).
 - ``channels:<session>`` set of the session's channels holding messages (for releasing a whole session).
 - ``bytes:<session>``  bytes queued for the session (its quota), kept by the same scripts that add/remove.
-- ``seen:<msg_id>``  de-duplication marker, SET NX with a 7-day TTL.
+- ``seen:<msg_id>``  de-duplication marker, SET NX with a TTL of transport.message_ttl_seconds.
 
 Every change of a message's state is one Lua script, so a claim is atomic across coroutines and processes.
 Expired leases are dropped by the claiming script itself (server clock, no skew between processes); `start`
@@ -32,7 +32,6 @@ from redis.asyncio import Redis
 from hulian.transport.model import Delivery, Message
 from hulian.transport.queue import CLAIM_LEASE_SECONDS, MessageQueue
 
-DEDUP_TTL_SECONDS = 7 * 24 * 3600  # far longer than any sender keeps retrying a message
 SCAN_BATCH = 100  # entries per XRANGE while skipping claimed or other-source entries
 
 # KEYS: seen, queue, bytes, channels. ARGV: ttl, channel, size, stream fields...
@@ -132,9 +131,11 @@ def _glob_escape(text: str) -> str:
 class RedisQueue(MessageQueue):
     """Messages in Redis Streams: one stream per channel, claims in a sorted set beside it."""
 
-    def __init__(self, url: str, namespace: str):
+    def __init__(self, url: str, namespace: str, dedup_ttl_seconds: int):
+        """`dedup_ttl_seconds`: how long a delivered msg_id is remembered (as long as senders retry)."""
         super().__init__()
         self.namespace = namespace
+        self.dedup_ttl = dedup_ttl_seconds
         self.prefix = f"hulian:{namespace}:"
         self.redis = Redis.from_url(url)  # bytes in and out: payloads are binary
         self._put = self.redis.register_script(_PUT)
@@ -173,7 +174,7 @@ class RedisQueue(MessageQueue):
         fresh = await self._put(
             keys=[f"{self.prefix}seen:{msg.msg_id}", f"{self.prefix}queue:{channel}",
                   f"{self.prefix}bytes:{msg.session_id}", f"{self.prefix}channels:{msg.session_id}"],
-            args=[DEDUP_TTL_SECONDS, channel, msg.size, *fields])
+            args=[self.dedup_ttl, channel, msg.size, *fields])
         if fresh:
             self.waiters.notify(msg.session_id, msg.topic)
         return bool(fresh)

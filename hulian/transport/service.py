@@ -42,13 +42,15 @@ class TransportService:
         self.queue = queue
         self.blobs = blobs
         self.router = Router(config)
-        # The forwarder subscribes here; it gets the outbox rows of every committed enqueue.
+        # The forwarder subscribes here; it gets the outbox rows of every enqueue (of a fresh push already
+        # while they commit, see _send_while_committing).
         self.on_outbox: Callable[[list[dict]], None] = lambda rows: None
         # Hot-path bookkeeping kept in memory (one process serves a node): released sessions and the bytes
         # each session holds in the outbox and in the queue, for its quota.
         self._released: set[str] = set()
         self._out_bytes: dict[str, int] = defaultdict(int)
         self._in_bytes: dict[str, int] = {}
+        self._maintenance: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Load the in-memory bookkeeping from the database."""
@@ -61,6 +63,40 @@ class TransportService:
         self._released = rel
         self._out_bytes.update({s: int(n) for s, n in out})
         await self._sweep_orphans()
+        self._maintenance = asyncio.create_task(self._maintain(), name="transport maintenance")
+
+    async def stop(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            await asyncio.gather(self._maintenance, return_exceptions=True)
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.transport.prune_interval_seconds)
+            try:
+                await self.prune(time.time())
+            except Exception:  # noqa: BLE001 - try again next round
+                log.exception("pruning old transport records failed")
+
+    async def prune(self, now: float) -> dict[str, int]:
+        """Forget what no sender can retry any more (older than message_ttl_seconds): de-duplication ids,
+        released-session marks, and chunks of messages whose other chunks never came."""
+        horizon = now - self.config.transport.message_ttl_seconds
+        forgotten = await self.queue.forget_before(horizon)
+
+        def tx(conn) -> tuple[int, list[str]]:
+            sessions = conn.execute(delete(released).where(released.c.released_at < horizon)).rowcount
+            stale = [p for (p,) in conn.execute(select(chunks.c.blob_path).where(chunks.c.created_at < horizon))]
+            conn.execute(delete(chunks).where(chunks.c.created_at < horizon))
+            self._released = {r.session_id for r in conn.execute(select(released.c.session_id))}
+            return sessions, stale
+
+        sessions, stale = await self.db.run(tx)
+        await run_blocking(lambda: self.blobs.delete(stale))
+        counts = {"message_ids": forgotten, "released_sessions": sessions, "orphan_chunks": len(stale)}
+        if any(counts.values()):
+            log.info("pruned transport records older than message_ttl_seconds: %s", counts)
+        return counts
 
     async def _sweep_orphans(self) -> None:
         """Remove payload files a crash left unreferenced (written, but their row never committed)."""

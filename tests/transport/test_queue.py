@@ -72,7 +72,7 @@ async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     name = f"hulian_test_{uuid.uuid4().hex[:12]}"
     if request.param == "redis":
         require_service("Redis", "127.0.0.1", 6379)
-        q = RedisQueue(REDIS_URL, namespace=name)
+        q = RedisQueue(REDIS_URL, namespace=name, dedup_ttl_seconds=3600)
         await q.start()
         try:
             yield q
@@ -162,6 +162,15 @@ async def test_delivered_remembers_put_ids(queue: MessageQueue) -> None:
     assert await queue.delivered("m1") is True  # still known after it was popped
 
 
+async def test_forget_before_drops_only_old_ids(queue: MessageQueue) -> None:
+    await queue.put(msg(1))
+    assert await queue.forget_before(time.time() - 3600) == 0
+    assert await queue.delivered("m1") is True
+    if isinstance(queue, SqlQueue):  # Redis ids expire by themselves (dedup_ttl_seconds)
+        assert await queue.forget_before(time.time() + 1) == 1
+        assert await queue.delivered("m1") is False
+
+
 async def test_concurrent_duplicate_puts_store_one(queue: MessageQueue) -> None:
     assert sorted(await asyncio.gather(*(queue.put(msg(1)) for _ in range(4)))) == [False, False, False, True]
     assert await drain(queue) == ["m1"]
@@ -212,7 +221,7 @@ async def test_claim_expires_after_lease(queue: MessageQueue, monkeypatch: pytes
 async def test_restart_frees_claims_of_a_crashed_process(queue: MessageQueue) -> None:
     await queue.put(msg(1))
     assert await queue.try_get("s1", "t1", None) is not None
-    successor = SqlQueue(queue.db) if isinstance(queue, SqlQueue) else RedisQueue(REDIS_URL, queue.namespace)
+    successor = SqlQueue(queue.db) if isinstance(queue, SqlQueue) else RedisQueue(REDIS_URL, queue.namespace, dedup_ttl_seconds=3600)
     await successor.start()  # the next process, on the same storage
     try:
         assert (await successor.try_get("s1", "t1", None)).message.msg_id == "m1"
@@ -311,4 +320,4 @@ async def test_redis_empty_queue_leaves_only_dedup_keys(queue: RedisQueue) -> No
     await queue.release("s1", None)
     keys = {k.decode() async for k in queue.redis.scan_iter(match=f"{queue.prefix}*")}
     assert keys == {f"{queue.prefix}seen:m{n}" for n in range(3)}
-    assert 0 < await queue.redis.ttl(f"{queue.prefix}seen:m0") <= redis_queue.DEDUP_TTL_SECONDS
+    assert 0 < await queue.redis.ttl(f"{queue.prefix}seen:m0") <= 3600
