@@ -49,9 +49,10 @@ def node_name(i: int) -> str:
     return f"node-{string.ascii_lowercase[i]}" if i < 26 else f"node-{i}"
 
 
-def generate(directory: Path, n: int, relays: list[tuple[str, str, str]] = (), extra: dict | None = None
-             ) -> list[ClusterNode]:
-    """Write configs for `n` nodes; `relays` are (source, target, via): source reaches target through via."""
+def generate(directory: Path, n: int, relays: list[tuple[str, str, str]] = (), extra: dict | None = None,
+             per_node: dict[str, dict] | None = None) -> list[ClusterNode]:
+    """Write configs for `n` nodes; `relays` are (source, target, via): source reaches target through via.
+    `extra` is merged into every node's config, `per_node[name]` into that node's only."""
     directory = directory.resolve()
     pki = directory / "pki"
     ca = create_ca(pki)
@@ -84,6 +85,7 @@ def generate(directory: Path, n: int, relays: list[tuple[str, str, str]] = (), e
             "peers": peers,
             "log": {"level": "INFO", "file": str(node_dir / "node.log")},
             **(extra or {}),
+            **(per_node or {}).get(name, {}),
         }
         path = node_dir / "node.yaml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -136,9 +138,9 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def up(directory: Path, n: int, relays: list[tuple[str, str, str]] = (), extra: dict | None = None
-       ) -> list[ClusterNode]:
-    nodes = generate(directory, n, relays, extra)
+def up(directory: Path, n: int, relays: list[tuple[str, str, str]] = (), extra: dict | None = None,
+       per_node: dict[str, dict] | None = None) -> list[ClusterNode]:
+    nodes = generate(directory, n, relays, extra, per_node)
     try:
         for node in nodes:
             node.pid = start_node(node.config)

@@ -52,8 +52,12 @@ def test_objects_round_trip(chans):
     assert cb.recv_obj("guest.0", "model", timeout=10) == obj
 
 
-def test_200_mib_message_arrives_intact(chans):
-    ca, cb = chans
+def test_200_mib_message_arrives_intact_through_a_relay(make_cluster):
+    """The acceptance case: node-a reaches node-c only through node-b."""
+    a, _, c = make_cluster(3, relays=[("node-a", "node-c", "node-b")])
+    parties = {"guest.0": a.node_id, "host.0": c.node_id}
+    ca = Channel(a.url, SESSION, a.admin_token, a.node_id, parties, task_id="task1", ca_file=a.ca_file)
+    cb = Channel(c.url, SESSION, c.admin_token, c.node_id, parties, task_id="task1", ca_file=c.ca_file)
     data, digest = bytearray(), hashlib.sha256()
     for _ in range(200 // 8):
         piece = os.urandom(8 * MiB)
@@ -65,7 +69,9 @@ def test_200_mib_message_arrives_intact(chans):
     got = cb.recv("guest.0", "big", timeout=120)
     elapsed = time.monotonic() - start
     assert len(got) == 200 * MiB and hashlib.sha256(got).hexdigest() == digest.hexdigest()
-    print(f"200 MiB send+recv: {elapsed:.1f} s")
+    print(f"200 MiB send+recv through a relay: {elapsed:.1f} s")
+    ca.close()
+    cb.close()
 
 
 def test_stream_arrives_in_order(chans):
