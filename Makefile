@@ -17,7 +17,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Regenerate the protobuf modules from hulian/wire/*.proto (the generated files are committed).
@@ -27,7 +27,7 @@ proto: $(STAMP)
 	sed -i 's/^import ptp_pb2 as ptp__pb2/from hulian.wire import ptp_pb2 as ptp__pb2/' hulian/wire/ptp_pb2_grpc.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check hulian tests bench
+	$(BIN)/ruff check hulian tests bench examples
 
 bench: $(STAMP)
 	$(BIN)/python bench/transport.py

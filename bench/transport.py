@@ -56,7 +56,7 @@ def latencies(a, b, data: bytes, n: int) -> list[float]:
         for _ in range(n):
             box: list[float] = []
 
-            def popper():
+            def popper(box: list[float] = box) -> None:
                 got = cb.recv("guest.0", topic, 30)
                 box.append(time.perf_counter())
                 assert len(got) == len(data)
@@ -149,9 +149,10 @@ def main() -> None:
 
 def _cpu() -> str:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return "unknown CPU"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -62,7 +61,7 @@ def cluster_down(directory: Path = typer.Option(..., "--dir")) -> None:
 def token_issue(
     config: Path = typer.Option(..., "--config", "-c", exists=True),
     session: str = typer.Option(..., "--session", help="x-ptp-session-id the token is for"),
-    ttl: Optional[int] = typer.Option(None, help="seconds; default security.token_ttl_seconds"),
+    ttl: int | None = typer.Option(None, help="seconds; default security.token_ttl_seconds"),
 ) -> None:
     """Print a token for a task session, signed with the node's token secret."""
     from hulian.core.config import load_config

@@ -47,9 +47,10 @@ class TlsConfig(BaseModel):
     ca_file: Path | None = None
 
     @model_validator(mode="after")
-    def _files_when_enabled(self) -> "TlsConfig":
+    def _files_when_enabled(self) -> TlsConfig:
         if self.enabled and not (self.cert_file and self.key_file and self.ca_file):
-            raise ValueError("tls.enabled needs tls.cert_file, tls.key_file and tls.ca_file (or set tls.enabled: false)")
+            raise ValueError("tls.enabled needs tls.cert_file, tls.key_file and tls.ca_file "
+                             "(or set tls.enabled: false)")
         return self
 
 
@@ -65,7 +66,7 @@ class Peer(BaseModel):
     chunk_bytes: int | None = None
 
     @model_validator(mode="after")
-    def _url_or_via(self) -> "Peer":
+    def _url_or_via(self) -> Peer:
         if not self.url and not self.via:
             raise ValueError(f"peer {self.node_id!r} needs either url (direct) or via (relay node id)")
         return self

@@ -97,9 +97,10 @@ def generate(directory: Path, n: int, relays: list[tuple[str, str, str]] = (), e
 
 def start_node(config_path: str | Path) -> int:
     """Start a node process detached from ours (own session); its stdout/stderr go beside its config."""
-    out = open(Path(config_path).parent / "stdout.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "hulian.cli.main", "node", "start", "--config", str(config_path)],
-                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(Path(config_path).parent / "stdout.log", "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hulian.cli.main", "node", "start", "--config", str(config_path)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     return proc.pid
 
 

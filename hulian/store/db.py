@@ -6,12 +6,24 @@ Calls are synchronous; async callers go through `Database.run`, which uses one w
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import (
-    BigInteger, Column, Double, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
-    create_engine, event,
+    BigInteger,
+    Column,
+    Double,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
 )
 from sqlalchemy.engine import Connection, Engine
 

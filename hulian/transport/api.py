@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from hulian.core.errors import OK, BadSignature, BodyTooLarge, IllegalRequest
 from hulian.transport.blobs import BlobStore
-from hulian.transport.envelope import (delivery_metadata, metadata_header, peer_envelope, pushed_message,
-                                       received_message)
+from hulian.transport.envelope import (
+    delivery_metadata,
+    metadata_header,
+    peer_envelope,
+    pushed_message,
+    received_message,
+)
 from hulian.transport.model import Delivery, Message, Payload
 from hulian.transport.service import new_msg_id
 from hulian.transport.spool import run_blocking, spool_bytes
@@ -22,6 +27,7 @@ from hulian.wire.codec import Format, decode_inbound, decode_push, decode_topic_
 
 router = APIRouter(tags=["transport"])
 PREFIX = "/v1/interconn/chan"
+STREAM_PIECE = 1 << 20  # a raw pop streams a large message in pieces of this size
 
 
 def reply(fmt: Format, code: str = OK, message: str = "success", payload: bytes | None = None,
@@ -140,9 +146,12 @@ async def _stream(node, m: Message, delivery: Delivery | None) -> AsyncIterator[
         if m.payload is not None:
             yield m.payload
         for path in m.blob_paths:
-            with open(path, "rb") as f:
-                while piece := f.read(1 << 20):
+            f = await run_blocking(lambda p=path: open(p, "rb"))  # noqa: SIM115 - closed below
+            try:
+                while piece := await run_blocking(lambda f=f: f.read(STREAM_PIECE)):
                     yield piece
+            finally:
+                f.close()
         done = True
     finally:
         if delivery is not None:
@@ -152,34 +161,33 @@ async def _stream(node, m: Message, delivery: Delivery | None) -> AsyncIterator[
                 await node.service.queue.nack(delivery)
 
 
+async def _channel_call(request: Request, inbound: type) -> tuple[Format, str, str, float | None]:
+    """(format, session, topic, body timeout) of an authenticated pop, peek or release."""
+    fmt = format_of(request.headers.get("content-type"))
+    session_id = _container_session(request)
+    topic, body_timeout = decode_topic_timeout(fmt, await _read_body(request, 1 << 20), inbound)
+    return fmt, session_id, topic or H.get(request.headers, H.TOPIC), body_timeout
+
+
 @router.post(f"{PREFIX}/pop")
 async def pop(request: Request) -> Response:
-    node, fmt = _node(request), format_of(request.headers.get("content-type"))
-    session_id = _container_session(request)
-    topic, body_timeout = decode_topic_timeout(fmt, await _read_body(request, 1 << 20), ptp_pb2.PopInbound)
-    topic = topic or H.get(request.headers, H.TOPIC)
+    fmt, session_id, topic, body_timeout = await _channel_call(request, ptp_pb2.PopInbound)
     source = H.get(request.headers, H.SOURCE_NODE) or None
-    delivery = await node.service.pop(session_id, topic, source, _timeout(request, body_timeout))
+    delivery = await _node(request).service.pop(session_id, topic, source, _timeout(request, body_timeout))
     return await _message_reply(request, fmt, delivery, None)
 
 
 @router.post(f"{PREFIX}/peek")
 async def peek(request: Request) -> Response:
-    node, fmt = _node(request), format_of(request.headers.get("content-type"))
-    session_id = _container_session(request)
-    topic, _ = decode_topic_timeout(fmt, await _read_body(request, 1 << 20), ptp_pb2.PeekInbound)
-    topic = topic or H.get(request.headers, H.TOPIC)
-    message = await node.service.peek(session_id, topic, H.get(request.headers, H.SOURCE_NODE) or None)
+    fmt, session_id, topic, _ = await _channel_call(request, ptp_pb2.PeekInbound)
+    message = await _node(request).service.peek(session_id, topic, H.get(request.headers, H.SOURCE_NODE) or None)
     return await _message_reply(request, fmt, None, message)
 
 
 @router.post(f"{PREFIX}/release")
 async def release(request: Request) -> Response:
-    node, fmt = _node(request), format_of(request.headers.get("content-type"))
-    session_id = _container_session(request)
-    topic, _ = decode_topic_timeout(fmt, await _read_body(request, 1 << 20), ptp_pb2.ReleaseInbound)
-    topic = topic or H.get(request.headers, H.TOPIC)
-    await node.service.release(session_id, topic or None)
+    fmt, session_id, topic, _ = await _channel_call(request, ptp_pb2.ReleaseInbound)
+    await _node(request).service.release(session_id, topic or None)
     return reply(fmt, OK, f"released {'topic ' + topic if topic else 'session'}")
 
 

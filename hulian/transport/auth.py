@@ -4,8 +4,8 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from cryptography import x509
 
@@ -57,7 +57,7 @@ class Authenticator:
             raise Unauthorized("x-ptp-token header is missing; use the token the node issued for this session")
         if sec.admin_token and hmac.compare_digest(token.encode(), sec.admin_token.encode()):
             return
-        why = tokens.check(sec.token_secret or "", session_id, token) if sec.token_secret else "node has no token_secret"
+        why = tokens.check(sec.token_secret, session_id, token) if sec.token_secret else "node has no token_secret"
         if why:
             log.warning("refused container call for session %s: %s", session_id, why)
             raise Unauthorized(f"x-ptp-token refused for session {session_id!r}: {why}")

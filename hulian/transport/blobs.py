@@ -5,11 +5,12 @@ committed row never points at a partial file; orphans left by a crash are remove
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 READ_PIECE = 1 << 20
 
@@ -60,10 +61,8 @@ class BlobStore:
     @staticmethod
     def delete(paths: list[str]) -> None:
         for p in paths:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
-            except FileNotFoundError:
-                pass
 
     def sweep(self, referenced: set[str], older_than: float = 300.0) -> int:
         """Delete files no table references (left by a crash mid-write); recent files may be in flight."""

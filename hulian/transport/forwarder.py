@@ -118,7 +118,7 @@ class Forwarder:
                                                      lambda: _load(row, hop.peer.mode))
         except httpx.HTTPError as e:
             code, message = "E0000000607", f"{type(e).__name__}: {e}"
-        except Exception as e:  # noqa: BLE001 - e.g. a route removed from the table; retried
+        except Exception as e:
             code, message = getattr(e, "code", "E0000000500"), str(e)
         if code == OK:
             await self._done(row)
@@ -172,7 +172,7 @@ async def _committed(row: Row) -> bool:
     try:
         await asyncio.shield(commit)
         return True
-    except Exception:  # noqa: BLE001 - the push's own handler reports the failure
+    except Exception:
         return False
 
 
@@ -181,5 +181,6 @@ def _load(row: Row, mode: EastWestMode) -> bytes:
     payload = row["payload"] if row["blob_path"] is None else BlobStore.read(row["blob_path"])
     if mode == EastWestMode.ENCAPSULATED:
         push = ptp_pb2.PushInbound(topic=row["topic"], payload=payload, metadata=json.loads(row["meta"] or "{}"))
-        payload = ptp_pb2.Inbound(metadata={H.TOPIC: row["topic"]}, payload=push.SerializeToString()).SerializeToString()
+        inbound = ptp_pb2.Inbound(metadata={H.TOPIC: row["topic"]}, payload=push.SerializeToString())
+        payload = inbound.SerializeToString()
     return payload

@@ -37,7 +37,7 @@ class Message:
         }
 
     @classmethod
-    def from_row(cls, row) -> "Message":
+    def from_row(cls, row) -> Message:
         m = row._mapping
         paths = m.get("blob_paths")
         return cls(
@@ -49,7 +49,7 @@ class Message:
             total_size=m.get("total_size", m["size"]),
         )
 
-    def with_parts(self, payload: bytes | None, blob_paths: list[str], size: int) -> "Message":
+    def with_parts(self, payload: bytes | None, blob_paths: list[str], size: int) -> Message:
         return replace(self, payload=payload, blob_paths=blob_paths, size=size)
 
 

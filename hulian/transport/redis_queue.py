@@ -185,7 +185,7 @@ class RedisQueue(MessageQueue):
 
     @staticmethod
     def _message(fields: list[bytes]) -> Message:
-        f = dict(zip(fields[::2], fields[1::2]))
+        f = dict(zip(fields[::2], fields[1::2], strict=True))
         return Message(**json.loads(f[b"m"]), payload=f.get(b"p"),
                        blob_paths=json.loads(f[b"b"]) if b"b" in f else [])
 

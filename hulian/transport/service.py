@@ -13,8 +13,8 @@ import os
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -75,7 +75,7 @@ class TransportService:
             await asyncio.sleep(self.config.transport.prune_interval_seconds)
             try:
                 await self.prune(time.time())
-            except Exception:  # noqa: BLE001 - try again next round
+            except Exception:
                 log.exception("pruning old transport records failed")
 
     async def prune(self, now: float) -> dict[str, int]:
@@ -168,7 +168,7 @@ class TransportService:
     async def ack(self, delivery: Delivery) -> None:
         try:
             paths = await self.queue.ack(delivery)
-        except Exception:  # noqa: BLE001 - e.g. a handed-over message whose commit failed: nothing to remove
+        except Exception:
             log.exception("acknowledging message %s failed", delivery.message.msg_id)
             return
         sid = delivery.message.session_id
@@ -290,9 +290,9 @@ class TransportService:
         else:
             pieces = [(payload.parts[0] if payload.parts else None, payload.data, payload.size)]
             count, total = msg.chunk_count, msg.total_size
-        sizes = [s if s is not None else os.path.getsize(p) for p, _, s in pieces]
+        sizes = await run_blocking(lambda: [s if s is not None else os.path.getsize(p) for p, _, s in pieces])
         rows = []
-        for i, ((path, data, _), size) in enumerate(zip(pieces, sizes)):
+        for i, ((path, data, _), size) in enumerate(zip(pieces, sizes, strict=True)):
             rows.append(msg.routing_row() | {
                 "payload": data, "blob_path": path, "size": size, "created_at": msg.created_at or now,
                 "chunk_index": i if whole else msg.chunk_index, "chunk_count": count, "total_size": total,

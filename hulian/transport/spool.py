@@ -7,8 +7,9 @@ a worker thread in pieces of WRITE_PIECE bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from hulian.core.errors import BodyTooLarge
 from hulian.transport.blobs import BlobStore
@@ -93,10 +94,8 @@ class Spooler:
         return Payload(size=self.size, parts=list(self._parts))
 
     async def abort(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the body is being dropped anyway
             await self._wait_write()
-        except OSError:
-            pass
         if self._file is not None:
             self._file.close()
             self._file = None

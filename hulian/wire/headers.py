@@ -1,7 +1,7 @@
 """PTP header names (transport spec §2.1 and §3.1) and a liberal reader for what real peers send."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 VERSION = "x-ptp-version"
 TECH_PROVIDER = "x-ptp-tech-provider-code"

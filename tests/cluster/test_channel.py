@@ -87,7 +87,7 @@ def test_stream_arrives_in_order(chans):
 def test_recv_timeout_on_empty_topic(chans):
     _, cb = chans
     start = time.monotonic()
-    with pytest.raises(ChannelTimeout, match="nothing from 'node-a' on topic 'task1.nothing'"):
+    with pytest.raises(ChannelTimeout, match=r"nothing from 'node-a' on topic 'task1\.nothing'"):
         cb.recv("guest.0", "nothing", timeout=1)
     assert 0.9 <= time.monotonic() - start < 3
 

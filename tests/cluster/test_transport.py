@@ -47,7 +47,7 @@ def pop_json(node, session, topic, timeout=10.0, **headers) -> dict:
 
 
 def test_relay_json_push_is_popped_with_identical_bytes(trio):
-    a, b, c = trio
+    a, _, c = trio
     data = os.urandom(3000)
     with container_client(a) as cl:
         r = cl.post(PUSH, headers=ptp_headers(a, "s-json", c.node_id),
@@ -186,10 +186,12 @@ def test_bad_signature_and_altered_body(trio):
     with peer_client(b, as_node=a) as cl:
         bad = _signed_invoke_headers(a, b, b"body", **{"x-auth-sign": base64.b64encode(b"x" * 64).decode()})
         r = cl.post(INVOKE, content=b"body", headers=bad)
-        assert _code(r) == "E0000000615" and "does not verify" in ptp_pb2.TransportOutbound.FromString(r.content).message
+        assert _code(r) == "E0000000615"
+        assert "does not verify" in ptp_pb2.TransportOutbound.FromString(r.content).message
         altered = cl.post(INVOKE, content=b"BODY", headers=_signed_invoke_headers(a, b, b"body"))
         assert _code(altered) == "E0000000615"
-        unsigned = cl.post(INVOKE, content=b"body", headers={"x-ptp-session-id": "s", "x-ptp-target-node-id": b.node_id})
+        unsigned = cl.post(INVOKE, content=b"body",
+                           headers={"x-ptp-session-id": "s", "x-ptp-target-node-id": b.node_id})
         assert _code(unsigned) == "E0000000615"
 
 
@@ -217,9 +219,8 @@ def test_untrusted_certificate_fails_the_handshake(trio, tmp_path):
     rogue_ca = create_ca(tmp_path / "rogue")
     rogue = issue_node_cert(rogue_ca, tmp_path / "rogue", "node-a")
     other = cluster.ClusterNode("node-a", "", "", "", b.ca_file, str(rogue.cert_file), str(rogue.key_file), "")
-    with pytest.raises(httpx.HTTPError):
-        with peer_client(b, as_node=other) as cl:
-            cl.post(INVOKE, content=b"x", headers={"x-ptp-session-id": "s"})
+    with pytest.raises(httpx.HTTPError), peer_client(b, as_node=other) as cl:
+        cl.post(INVOKE, content=b"x", headers={"x-ptp-session-id": "s"})
 
 
 @pytest.mark.parametrize("token", ["", "wrong", "hl1.9999999999.AAAA"])
@@ -239,7 +240,8 @@ def test_issued_session_token_is_bound_to_its_session(trio):
     tok = Authenticator(load_config(a.config)).issue_token("s-tok")
     with container_client(a) as cl:
         ok = cl.post(PUSH, json={"payload": "aGk="}, headers={**ptp_headers(a, "s-tok", a.node_id), "x-ptp-token": tok})
-        other = cl.post(PUSH, json={"payload": "aGk="}, headers={**ptp_headers(a, "s-x", a.node_id), "x-ptp-token": tok})
+        other = cl.post(PUSH, json={"payload": "aGk="},
+                        headers={**ptp_headers(a, "s-x", a.node_id), "x-ptp-token": tok})
     assert ok.json()["code"] == "E0000000000"
     assert other.json()["code"] == "E0000000403"
 

@@ -221,7 +221,8 @@ async def test_claim_expires_after_lease(queue: MessageQueue, monkeypatch: pytes
 async def test_restart_frees_claims_of_a_crashed_process(queue: MessageQueue) -> None:
     await queue.put(msg(1))
     assert await queue.try_get("s1", "t1", None) is not None
-    successor = SqlQueue(queue.db) if isinstance(queue, SqlQueue) else RedisQueue(REDIS_URL, queue.namespace, dedup_ttl_seconds=3600)
+    successor = (SqlQueue(queue.db) if isinstance(queue, SqlQueue)
+                 else RedisQueue(REDIS_URL, queue.namespace, dedup_ttl_seconds=3600))
     await successor.start()  # the next process, on the same storage
     try:
         assert (await successor.try_get("s1", "t1", None)).message.msg_id == "m1"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hulian.core.config import NodeConfig
 from hulian.core.errors import BodyTooLarge, CodecError, IllegalRequest, NodeNotNetworked, ServiceUnreachable
