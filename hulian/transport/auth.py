@@ -1,6 +1,7 @@
 """Who may call the transport: containers with a session token, peers with a certificate and a signature."""
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import time
@@ -23,6 +24,13 @@ class PeerIdentity:
     node_id: str
     peer: Peer
     certificate: x509.Certificate
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_certificate(der: bytes) -> tuple[x509.Certificate, str]:
+    """A peer's certificate and node id; peers present the same few certificates on every call."""
+    cert = x509.load_der_x509_certificate(der)
+    return cert, node_id_of(cert) or ""
 
 
 class NonceCache:
@@ -76,8 +84,7 @@ class Authenticator:
         if not cert_der:
             log.warning("node-to-node call without a client certificate refused")
             raise CertificateError("node-to-node routes need a TLS client certificate issued by this network's CA")
-        cert = x509.load_der_x509_certificate(cert_der)
-        node_id = node_id_of(cert) or ""
+        cert, node_id = _parse_certificate(cert_der)
         peer = self.config.peer(node_id)
         if peer is None:
             log.warning("call from node %r refused: certificate valid but node not in the route table", node_id)

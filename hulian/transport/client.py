@@ -1,4 +1,4 @@
-"""Calls to peer nodes: one pooled HTTP connection set per peer, TLS client certificate, x-auth-sign."""
+"""Calls to peer nodes: keep-alive connections per sending thread and peer, TLS client certificate, x-auth-sign."""
 from __future__ import annotations
 
 import asyncio
@@ -6,14 +6,14 @@ import hashlib
 import json
 import secrets
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
-
 from hulian.core.config import NodeConfig
 from hulian.crypto import signing
+from hulian.transport.http11 import KeepAliveClient
 from hulian.wire import headers as H
 from hulian.wire.codec import decode_reply
 
@@ -21,9 +21,9 @@ INVOKE_PATH = "/v1/interconn/chan/invoke"
 SENDERS = 16  # concurrent sends to all peers
 
 
-def client_ssl_context(config: NodeConfig) -> ssl.SSLContext | bool:
+def client_ssl_context(config: NodeConfig) -> ssl.SSLContext | None:
     if not config.tls.enabled:
-        return False
+        return None
     ctx = ssl.create_default_context(cafile=str(config.tls.ca_file))
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(config.tls.cert_file), str(config.tls.key_file))
@@ -31,17 +31,24 @@ def client_ssl_context(config: NodeConfig) -> ssl.SSLContext | bool:
 
 
 class PeerClient:
-    """Sends on worker threads with a synchronous client: the standard library's TLS socket releases the GIL
+    """Sends on worker threads with blocking connections: the standard library's TLS socket releases the GIL
     while it encrypts and sends, so large bodies go out in parallel with the event loop's work, and reading,
     hashing, signing and sending a body costs one thread hop."""
 
     def __init__(self, config: NodeConfig):
         self.config = config
         self._key = signing.load_private_key(str(config.tls.key_file)) if config.tls.enabled else None
-        self._client = httpx.Client(
-            verify=client_ssl_context(config), timeout=config.transport.request_timeout_seconds,
-            limits=httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS), trust_env=False)
+        self._context = client_ssl_context(config)
         self._senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="send")
+        self._local = threading.local()  # each sending thread keeps its own connection to each peer
+        self._all: list[KeepAliveClient] = []
+
+    def _connection(self, base_url: str) -> KeepAliveClient:
+        conns = self._local.__dict__.setdefault("conns", {})
+        if base_url not in conns:
+            conns[base_url] = KeepAliveClient(base_url, context=self._context)
+            self._all.append(conns[base_url])
+        return conns[base_url]
 
     def signed(self, path: str, body_sha256: str, headers: dict[str, str]) -> dict[str, str]:
         """Add x-auth-sign, x-timestamp, x-nonce and x-content-sha256 (only when we hold a key)."""
@@ -60,14 +67,16 @@ class PeerClient:
         def send() -> tuple[str, str]:
             body = load_body()
             signed = self.signed(INVOKE_PATH, hashlib.sha256(body).hexdigest(), dict(headers))
-            resp = self._client.post(base_url + INVOKE_PATH, content=body, headers=signed)
-            return decode_reply(resp.status_code, resp.headers.get("content-type", ""), resp.content)
+            reply = self._connection(base_url).post(INVOKE_PATH, signed, body,
+                                                    self.config.transport.request_timeout_seconds)
+            return decode_reply(reply.status, reply.content_type, reply.body)
 
         return await asyncio.get_running_loop().run_in_executor(self._senders, send)
 
     async def close(self) -> None:
         self._senders.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+        for conn in self._all:
+            conn.close()
 
 
 def metadata_header(meta: dict[str, str]) -> dict[str, str]:

@@ -9,12 +9,12 @@ dropped with an error log line naming the message.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import logging
 import time
 from collections import deque
 
-import httpx
 from sqlalchemy import delete, select, update
 
 from hulian.core.config import EastWestMode
@@ -116,7 +116,7 @@ class Forwarder:
             hop = self.service.router.next_hop(row["target_node"])
             code, message = await self.client.invoke(hop.url, self._headers(row, hop.peer.mode),
                                                      lambda: _load(row, hop.peer.mode))
-        except httpx.HTTPError as e:
+        except (OSError, http.client.HTTPException) as e:  # unreachable, reset, timed out
             code, message = "E0000000607", f"{type(e).__name__}: {e}"
         except Exception as e:
             code, message = getattr(e, "code", "E0000000500"), str(e)

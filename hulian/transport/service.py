@@ -290,7 +290,9 @@ class TransportService:
         else:
             pieces = [(payload.parts[0] if payload.parts else None, payload.data, payload.size)]
             count, total = msg.chunk_count, msg.total_size
-        sizes = await run_blocking(lambda: [s if s is not None else os.path.getsize(p) for p, _, s in pieces])
+        sizes = [s for _, _, s in pieces]
+        if None in sizes:  # parts written by a spooler: their sizes are on disk
+            sizes = await run_blocking(lambda: [s if s is not None else os.path.getsize(p) for p, _, s in pieces])
         rows = []
         for i, ((path, data, _), size) in enumerate(zip(pieces, sizes, strict=True)):
             rows.append(msg.routing_row() | {
