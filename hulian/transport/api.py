@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -103,16 +104,36 @@ async def push(request: Request) -> Response:
     msg_id = new_msg_id()
     chunk_bytes = node.service.push_chunk_bytes(target)
     _check_length(request, node.config.limits.max_body_bytes)
-    spooler = node.service.spooler(msg_id, "out", chunk_bytes)
     if fmt == Format.RAW:
-        payload = await _spool_stream(request, spooler)
-        topic, meta = "", metadata_header(request.headers)
-    else:
-        topic, data, meta = decode_push(fmt, await _read_body(request, node.config.limits.max_body_bytes))
-        payload = await spool_bytes(data, spooler)
+        length = request.headers.get("content-length", "")
+        msg = pushed_message(node.config, request.headers, msg_id, session_id, target, "",
+                             metadata_header(request.headers), int(length) if length.isdigit() else 0)
+        await _push_raw(request, msg, chunk_bytes)
+        return reply(fmt)
+    spooler = node.service.spooler(msg_id, "out", chunk_bytes)
+    topic, data, meta = decode_push(fmt, await _read_body(request, node.config.limits.max_body_bytes))
+    payload = await spool_bytes(data, spooler)
     msg = pushed_message(node.config, request.headers, msg_id, session_id, target, topic, meta, payload.size)
     await node.service.push(msg, payload)
     return reply(fmt)
+
+
+async def _push_raw(request: Request, msg: Message, chunk_bytes: int) -> None:
+    """A raw body: when its length is known and it spans several chunks, the chunks travel on while it
+    arrives (cut-through); otherwise it is spooled whole, then pushed."""
+    service = _node(request).service
+    stream = await service.open_push(msg, msg.size) if msg.size else None
+    spooler = service.spooler(msg.msg_id, "out", chunk_bytes, on_part=stream.on_part if stream else None)
+    try:
+        payload = await _spool_stream(request, spooler)
+        if stream is not None:
+            await stream.commit(payload)
+            return
+    except BaseException as e:
+        if stream is not None:
+            stream.abort(e)
+        raise
+    await service.push(replace(msg, size=payload.size), payload)
 
 
 def _wants_raw(request: Request, fmt: Format) -> bool:

@@ -33,6 +33,28 @@ CHUNKS_IN_FLIGHT = 3
 Row = dict  # one outbox row: the columns of hulian.store.db.outbox
 
 
+class Unit:
+    """The rows of one message on its lane. A push still arriving adds its chunks as they are written
+    (`add`) until `expected` rows are there; `close` ends a push that failed with what it has."""
+
+    def __init__(self, rows: list[Row], expected: int | None = None):
+        self.rows = rows
+        self.expected = len(rows) if expected is None else expected
+        self.changed = asyncio.Event()
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        self.changed.set()
+
+    def close(self) -> None:
+        self.expected = len(self.rows)
+        self.changed.set()
+
+
+def lane_of(row: Row) -> tuple:
+    return row["session_id"], row["topic"], row["target_node"], row["next_hop"]
+
+
 class Forwarder:
     """Lanes live in memory, fed by the service after each committed enqueue and, at start, from the outbox
     table; the database is touched only to delete a row once the next hop has acknowledged it."""
@@ -41,9 +63,10 @@ class Forwarder:
         self.service = service
         self.client = client
         self.config = service.config
-        self._queues: dict[tuple, deque[list[Row]]] = {}
+        self._queues: dict[tuple, deque[Unit]] = {}
         self._tasks: dict[tuple, asyncio.Task] = {}
         service.on_outbox = self.submit
+        service.open_unit = self.open_unit
 
     async def start(self) -> None:
         """Resume what the outbox held when the node stopped."""
@@ -68,9 +91,16 @@ class Forwarder:
 
     def submit(self, rows: list[Row]) -> None:
         """Queue the rows of one message (all its chunks, or one relayed chunk) on its lane."""
-        first = rows[0]
-        lane = (first["session_id"], first["topic"], first["target_node"], first["next_hop"])
-        self._queues.setdefault(lane, deque()).append(rows)
+        self._enqueue(lane_of(rows[0]), Unit(rows))
+
+    def open_unit(self, lane: tuple, expected: int) -> Unit:
+        """Queue a message whose `expected` chunks are still being received: each is sent once written."""
+        unit = Unit([], expected)
+        self._enqueue(lane, unit)
+        return unit
+
+    def _enqueue(self, lane: tuple, unit: Unit) -> None:
+        self._queues.setdefault(lane, deque()).append(unit)
         if lane not in self._tasks:
             self._tasks[lane] = asyncio.create_task(self._drain(lane), name=f"lane {lane}")
 
@@ -82,7 +112,7 @@ class Forwarder:
                 if await self._send_unit(unit):
                     queue.popleft()
                     continue
-                attempts = max(r["attempts"] for r in unit)
+                attempts = max(r["attempts"] for r in unit.rows)
                 await asyncio.sleep(min(self.config.transport.retry_initial_seconds * 2 ** (attempts - 1),
                                         self.config.transport.retry_max_seconds))
         finally:
@@ -90,19 +120,27 @@ class Forwarder:
             if not queue:
                 del self._queues[lane]
 
-    async def _send_unit(self, rows: list[Row]) -> bool:
-        """Send the chunks not yet acknowledged; True when every one is done."""
+    async def _send_unit(self, unit: Unit) -> bool:
+        """Send the chunks not yet acknowledged, each as soon as it is there; True when every one is done."""
         sem = asyncio.Semaphore(CHUNKS_IN_FLIGHT)
+        sends: list[asyncio.Task] = []
 
         async def one(row: Row) -> bool:
-            if row.get("done"):
-                return True
-            async with sem:
-                return await self._send_chunk(row)
+            return True if row.get("done") else await self._send_chunk(row, sem)
 
-        return all(await asyncio.gather(*(one(r) for r in rows)))
+        try:
+            while True:
+                sends += [asyncio.create_task(one(r)) for r in unit.rows[len(sends):]]
+                if len(sends) >= unit.expected:
+                    return all(await asyncio.gather(*sends))
+                unit.changed.clear()
+                await unit.changed.wait()
+        finally:
+            for t in sends:
+                t.cancel()
 
-    async def _send_chunk(self, row: Row) -> bool:
+    async def _send_chunk(self, row: Row, sem: asyncio.Semaphore) -> bool:
+        """Send one row; `sem` bounds the sends in flight (not the wait for a streaming push's commit)."""
         commit = row.get("committed")
         if commit is not None and commit.done() and commit.exception() is not None:
             row["done"] = True  # the push failed before it was stored: its sender got the error
@@ -114,8 +152,9 @@ class Forwarder:
             return True
         try:
             hop = self.service.router.next_hop(row["target_node"])
-            code, message = await self.client.invoke(hop.url, self._headers(row, hop.peer.mode),
-                                                     lambda: _load(row, hop.peer.mode))
+            async with sem:
+                code, message = await self.client.invoke(hop.url, self._headers(row, hop.peer.mode),
+                                                         lambda: _load(row, hop.peer.mode))
         except (OSError, http.client.HTTPException) as e:  # unreachable, reset, timed out
             code, message = "E0000000607", f"{type(e).__name__}: {e}"
         except Exception as e:

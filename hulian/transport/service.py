@@ -15,12 +15,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hulian.core.config import NodeConfig
-from hulian.core.errors import BufferFull, SessionReleased
+from hulian.core.errors import BufferFull, IllegalRequest, SessionReleased
 from hulian.store.db import Database, chunks, outbox, released
 from hulian.transport.blobs import BlobStore
 from hulian.transport.model import Delivery, Message, Payload
@@ -45,6 +46,8 @@ class TransportService:
         # The forwarder subscribes here; it gets the outbox rows of every enqueue (of a fresh push already
         # while they commit, see _send_while_committing).
         self.on_outbox: Callable[[list[dict]], None] = lambda rows: None
+        # ... and opens a lane entry for a push whose chunks are forwarded while it arrives (StreamingPush).
+        self.open_unit: Callable[[tuple, int], Any] | None = None
         # Hot-path bookkeeping kept in memory (one process serves a node): released sessions and the bytes
         # each session holds in the outbox and in the queue, for its quota.
         self._released: set[str] = set()
@@ -114,10 +117,11 @@ class TransportService:
             log.warning("removed %d orphaned payload files left by an earlier crash", removed)
 
     # ---- helpers for the API layer -------------------------------------------------------------------
-    def spooler(self, msg_id: str, origin: str, chunk_bytes: int, digest: bool = False) -> Spooler:
+    def spooler(self, msg_id: str, origin: str, chunk_bytes: int, digest: bool = False,
+                on_part: Callable[[int, str, int], None] | None = None) -> Spooler:
         lim = self.config.limits
         return Spooler(self.blobs, msg_id, origin, chunk_bytes, lim.inline_bytes, lim.max_body_bytes,
-                       run_blocking, digest=digest)
+                       run_blocking, digest=digest, on_part=on_part)
 
     def push_chunk_bytes(self, target: str) -> int:
         """How big the pieces of a push to `target` are cut (raises when the target is unknown)."""
@@ -156,6 +160,19 @@ class TransportService:
         except BaseException:
             self.blobs.delete(payload.parts)
             raise
+
+    async def open_push(self, msg: Message, total: int) -> StreamingPush | None:
+        """Cut-through for a push of known size to another node, larger than one chunk: its chunks travel
+        on while it still arrives. None: take the ordinary path (`push`)."""
+        if msg.target_node == self.config.node_id or self.open_unit is None:
+            return None
+        hop = self.router.next_hop(msg.target_node)
+        chunk_bytes = self.router.chunk_bytes(hop)
+        if total <= chunk_bytes:
+            return None
+        await self._check_open(msg.session_id)
+        await self._check_outbox_quota(msg.session_id, total)
+        return StreamingPush(self, msg, hop.peer.node_id, chunk_bytes, total)
 
     async def pop(self, session_id: str, topic: str, source: str | None, timeout: float) -> Delivery | None:
         await self._check_open(session_id)
@@ -327,3 +344,58 @@ class TransportService:
         except Exception:
             self._out_bytes[session_id] -= sum(sizes)
             raise
+
+
+class StreamingPush:
+    """A push forwarded chunk by chunk while its body arrives. Each chunk file goes to the forwarder once it
+    is durable; the rows of all chunks are committed together when the body is complete, and only then is
+    the push acknowledged (the forwarder deletes a row only after that commit). A push that fails midway
+    drops what was not sent; the chunks that were are pruned by the receiver as an incomplete message."""
+
+    def __init__(self, service: TransportService, msg: Message, next_hop: str, chunk_bytes: int, total: int):
+        self.service, self.msg, self.next_hop, self.total = service, msg, next_hop, total
+        self.chunk_bytes = chunk_bytes
+        self.count = -(-total // chunk_bytes)
+        self.rows: list[dict] = []
+        self.committed: asyncio.Future = asyncio.get_running_loop().create_future()
+        assert service.open_unit is not None
+        self.unit = service.open_unit((msg.session_id, msg.topic, msg.target_node, next_hop), self.count)
+        service._out_bytes[msg.session_id] += total
+
+    def on_part(self, index: int, path: str, size: int) -> None:
+        """A chunk file is complete and durable (the spooler's callback)."""
+        row = self.msg.routing_row() | {
+            "payload": None, "blob_path": path, "size": size, "created_at": self.msg.created_at or time.time(),
+            "chunk_index": index, "chunk_count": self.count, "total_size": self.total,
+            "next_hop": self.next_hop, "hops": 0, "attempts": 0, "next_attempt_at": 0.0}
+        self.rows.append(row)
+        self.unit.add(dict(row, committed=self.committed))
+
+    async def commit(self, payload: Payload) -> None:
+        """The body is complete: store every chunk's row; returns once they are durable."""
+        if payload.size != self.total or len(self.rows) != self.count:
+            raise IllegalRequest(f"body has {payload.size} bytes, but Content-Length said {self.total}")
+
+        def tx(conn) -> None:
+            conn.execute(insert(outbox), self.rows)
+
+        commit = asyncio.ensure_future(self.service.db.run(tx))  # runs to the end even if the push is cancelled
+        commit.add_done_callback(self._settle)
+        await asyncio.shield(commit)
+
+    def _settle(self, commit: asyncio.Future) -> None:
+        if commit.cancelled():
+            self.abort(asyncio.CancelledError())
+        elif commit.exception() is not None:
+            self.abort(commit.exception())
+        else:
+            self.committed.set_result(True)
+
+    def abort(self, error: BaseException) -> None:
+        """The push failed before it was stored: nothing more will be sent, and its quota is given back."""
+        if self.committed.done():
+            return
+        self.committed.set_exception(error if isinstance(error, Exception) else RuntimeError("push cancelled"))
+        self.committed.exception()  # retrieved: rows already handed over just stop
+        self.unit.close()
+        self.service.outbox_done(self.msg.session_id, self.total)

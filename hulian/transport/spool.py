@@ -23,8 +23,13 @@ class Spooler:
     arrives (one write in flight), without copying the pieces into one buffer."""
 
     def __init__(self, blobs: BlobStore, msg_id: str, origin: str, chunk_bytes: int, inline_bytes: int,
-                 limit: int, offload: Callable[[Callable], Awaitable], digest: bool = False):
+                 limit: int, offload: Callable[[Callable], Awaitable], digest: bool = False,
+                 on_part: Callable[[int, str, int], None] | None = None):
+        """`on_part(index, path, size)` is called on the event loop as each part file is complete and durable
+        (before close returns for the last one), so a part can travel on while the next arrives."""
         self.blobs, self.msg_id, self.origin = blobs, msg_id, origin
+        self.on_part = on_part
+        self._loop = asyncio.get_running_loop() if on_part else None
         self.chunk_bytes, self.inline_bytes, self.limit = max(chunk_bytes, 1), inline_bytes, limit
         self.offload = offload
         self.hasher = hashlib.sha256() if digest else None
@@ -76,8 +81,14 @@ class Spooler:
                 self._in_file += take
                 view = view[take:]
                 if self._in_file >= self.chunk_bytes:
-                    self.blobs.finish(self._file)
-                    self._file = None
+                    self._finish_part()
+
+    def _finish_part(self) -> None:
+        """Close the current part file durably and announce it (runs on the writing thread)."""
+        self.blobs.finish(self._file)
+        self._file = None
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.on_part, len(self._parts) - 1, self._parts[-1], self._in_file)
 
     async def close(self) -> Payload:
         """All bytes received: make the files durable and describe the payload."""
@@ -89,8 +100,7 @@ class Spooler:
         await self._flush()
         await self._wait_write()
         if self._file is not None:
-            f, self._file = self._file, None
-            await self.offload(lambda: self.blobs.finish(f))
+            await self.offload(self._finish_part)  # its on_part callback runs before this await returns
         return Payload(size=self.size, parts=list(self._parts))
 
     async def abort(self) -> None:

@@ -6,16 +6,23 @@ import base64
 import hashlib
 import os
 import signal
+import socket
+import ssl
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, func, select
 
+from hulian.core.config import load_config
 from hulian.crypto import signing
 from hulian.crypto.pki import Issued, create_ca, issue_node_cert
 from hulian.node import cluster
+from hulian.store.db import chunks
+from hulian.transport.auth import Authenticator
 from hulian.wire import ptp_pb2
 from tests.conftest import container_client, peer_client, ptp_headers, require_service
 
@@ -233,9 +240,6 @@ def test_wrong_token(trio, token):
 
 
 def test_issued_session_token_is_bound_to_its_session(trio):
-    from hulian.core.config import load_config
-    from hulian.transport.auth import Authenticator
-
     a = trio[0]
     tok = Authenticator(load_config(a.config)).issue_token("s-tok")
     with container_client(a) as cl:
@@ -272,3 +276,34 @@ def test_oversized_body_and_unknown_target_and_missing_headers(trio):
         r = cl.post(POP, json={"timeout": "soon"}, headers=ptp_headers(a, "s", a.node_id))
         assert r.json()["code"] == "E0000000400"
         assert cl.get("/v1/interconn/node/health").json()["msg"] == "ok"  # still serving
+
+
+def test_push_abandoned_midway_is_not_delivered_and_does_not_block_its_channel(trio):
+    """Cut-through: the first chunks of a push travel before its body is complete. If the sender gives up
+    midway, nothing of it is delivered, and later messages on the same channel still flow."""
+    a, _, c = trio
+    url = urlsplit(a.url)
+    ctx = ssl.create_default_context(cafile=a.ca_file)
+    head = (f"POST {PUSH} HTTP/1.1\r\nhost: {url.hostname}\r\ncontent-type: application/octet-stream\r\n"
+            f"content-length: {3 << 20}\r\nx-ptp-session-id: s-cut\r\nx-ptp-token: {a.admin_token}\r\n"
+            f"x-ptp-target-node-id: {c.node_id}\r\nx-ptp-topic: t\r\n\r\n").encode()
+    with socket.create_connection((url.hostname, url.port)) as raw, \
+            ctx.wrap_socket(raw, server_hostname=url.hostname) as tls:
+        tls.sendall(head + b"p" * ((5 << 20) // 2))  # 2.5 of 3 MiB: two chunks complete, then gone
+        time.sleep(0.5)
+    with container_client(a) as cl:
+        r = cl.post(PUSH, content=b"after", headers=ptp_headers(a, "s-cut", c.node_id, **{"x-ptp-topic": "t"}))
+        assert ptp_pb2.TransportOutbound.FromString(r.content).code == "E0000000000"
+    with container_client(c) as cl:
+        r = cl.post(POP + "?timeout=15", headers=ptp_headers(c, "s-cut", c.node_id, **{
+            "x-ptp-topic": "t", "accept": "application/octet-stream"}))
+        assert r.content == b"after"
+        r = cl.post(POP + "?timeout=1", headers=ptp_headers(c, "s-cut", c.node_id, **{
+            "x-ptp-topic": "t", "accept": "application/octet-stream"}))
+        assert r.content == b"" and "x-hulian-message-id" not in r.headers
+    # the two complete chunks had travelled ahead of the body; they wait on node-c, undelivered, until pruned
+    engine = create_engine(load_config(c.config).db_url)
+    with engine.connect() as conn:
+        early = conn.execute(select(func.count()).where(chunks.c.session_id == "s-cut")).scalar_one()
+    engine.dispose()
+    assert early == 2
