@@ -87,14 +87,16 @@ class TransportService:
         horizon = now - self.config.transport.message_ttl_seconds
         forgotten = await self.queue.forget_before(horizon)
 
-        def tx(conn) -> tuple[int, list[str]]:
-            sessions = conn.execute(delete(released).where(released.c.released_at < horizon)).rowcount
+        def tx(conn) -> tuple[list[str], list[str]]:
+            gone = [s for (s,) in conn.execute(select(released.c.session_id).where(released.c.released_at < horizon))]
+            conn.execute(delete(released).where(released.c.released_at < horizon))
             stale = [p for (p,) in conn.execute(select(chunks.c.blob_path).where(chunks.c.created_at < horizon))]
             conn.execute(delete(chunks).where(chunks.c.created_at < horizon))
-            self._released = {r.session_id for r in conn.execute(select(released.c.session_id))}
-            return sessions, stale
+            return gone, stale
 
-        sessions, stale = await self.db.run(tx)
+        gone, stale = await self.db.run(tx)
+        self._released.difference_update(gone)
+        sessions = len(gone)
         await run_blocking(lambda: self.blobs.delete(stale))
         counts = {"message_ids": forgotten, "released_sessions": sessions, "orphan_chunks": len(stale)}
         if any(counts.values()):
