@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test setup proto lint bench clean
 
+# The interconnection protos (secretflow/interconnection packages, yacl's black-box reply).
+IC_PROTOS := $(addprefix hulian/wire/interconnection/,common/header.proto link/transport.proto link/blackbox.proto \
+	handshake/entry.proto handshake/protocol_family/ecc.proto handshake/algos/psi.proto runtime/ecdh_psi.proto)
+
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -25,6 +29,11 @@ proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I hulian/wire --python_out=hulian/wire --grpc_python_out=hulian/wire \
 		--pyi_out=hulian/wire hulian/wire/ptp.proto
 	sed -i 's/^import ptp_pb2 as ptp__pb2/from hulian.wire import ptp_pb2 as ptp__pb2/' hulian/wire/ptp_pb2_grpc.py
+	$(BIN)/python -m grpc_tools.protoc -I hulian/wire --python_out=hulian/wire --grpc_python_out=hulian/wire \
+		--pyi_out=hulian/wire $(IC_PROTOS)
+	sed -i -E 's/^from interconnection\.([a-z_.]+) import/from hulian.wire.interconnection.\1 import/' \
+		$(IC_PROTOS:.proto=_pb2.py) $(IC_PROTOS:.proto=_pb2.pyi) $(IC_PROTOS:.proto=_pb2_grpc.py)
+	rm -f $(filter-out hulian/wire/interconnection/link/transport_pb2_grpc.py,$(IC_PROTOS:.proto=_pb2_grpc.py))
 
 lint: $(STAMP)
 	$(BIN)/ruff check hulian tests bench examples

@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+import machine  # bench/machine.py, beside this script
+
 from hulian.node import cluster
 from hulian.transport.channel import Channel
 from hulian.transport.http11 import KeepAliveClient
@@ -131,7 +133,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         a, b = cluster.up(Path(d), 2, extra={"transport": {"fsync": args.fsync == "on"}})
         try:
-            print(f"machine: {os.cpu_count()} cores, {_cpu()}; transport.fsync {args.fsync}")
+            print(f"machine: {machine.describe()}; transport.fsync {args.fsync}")
             print(f"{'size':>7} | {'push→pop p50':>12} | {'p99':>9} | {'1 msg MB/s':>10} | "
                   f"{'pipelined MB/s':>14} | {'ceiling MB/s':>12} | {'ratio':>6}")
             for name, size in [(n, s) for n, s in SIZES if n in wanted]:
@@ -147,16 +149,6 @@ def main() -> None:
         finally:
             cluster.down(Path(d))
 
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import typer
 
+from hulian.cli.psi import psi
+
 app = typer.Typer(help="hulian (互联): a BFIA-interoperable privacy-computing node", no_args_is_help=True)
 node_app = typer.Typer(help="Run a node.", no_args_is_help=True)
 cluster_app = typer.Typer(help="Local clusters of nodes on loopback (tests, demos).", no_args_is_help=True)
@@ -12,6 +14,7 @@ token_app = typer.Typer(help="Session tokens for containers.", no_args_is_help=T
 app.add_typer(node_app, name="node")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(token_app, name="token")
+app.command("psi")(psi)
 
 
 @node_app.command("start")

@@ -32,9 +32,26 @@ STREAM_PIECE = 1 << 20  # a raw pop streams a large message in pieces of this si
 
 
 def reply(fmt: Format, code: str = OK, message: str = "success", payload: bytes | None = None,
-          metadata: dict[str, str] | None = None, status: int = 200) -> Response:
-    body, ctype = encode_reply(fmt, code, message, payload, metadata)
+          metadata: dict[str, str] | None = None, status: int = 200, blackbox: bool = False) -> Response:
+    body, ctype = encode_reply(fmt, code, message, payload, metadata, blackbox)
     return Response(body, status_code=status, media_type=ctype)
+
+
+def _blackbox(request: Request) -> bool:
+    """SecretFlow's black-box link (yacl) sends the misspelt x-ptp-tecn-provider-code and reads replies as
+    Kuscia's TransportOutbound {payload=1, code=2, message=3}, not in the spec's numbering."""
+    return format_of(request.headers.get("content-type")) == Format.RAW and H.ALIASES[H.TECH_PROVIDER][0] in \
+        request.headers
+
+
+def _sender(request: Request) -> str | None:
+    """Whose messages a pop/peek takes. x-ptp-target-node-id names the sender when it is another node
+    (Kuscia's queue `<target>-<topic>`; yacl's black-box link also sends its own id as source); otherwise
+    x-ptp-source-node-id does (hulian's Channel); neither: any sender."""
+    target = H.get(request.headers, H.TARGET_NODE)
+    if target and target != _node(request).config.node_id:
+        return target
+    return H.get(request.headers, H.SOURCE_NODE) or None
 
 
 def _node(request: Request):
@@ -109,13 +126,13 @@ async def push(request: Request) -> Response:
         msg = pushed_message(node.config, request.headers, msg_id, session_id, target, "",
                              metadata_header(request.headers), int(length) if length.isdigit() else 0)
         await _push_raw(request, msg, chunk_bytes)
-        return reply(fmt)
+        return reply(fmt, blackbox=_blackbox(request))
     spooler = node.service.spooler(msg_id, "out", chunk_bytes)
     topic, data, meta = decode_push(fmt, await _read_body(request, node.config.limits.max_body_bytes))
     payload = await spool_bytes(data, spooler)
     msg = pushed_message(node.config, request.headers, msg_id, session_id, target, topic, meta, payload.size)
     await node.service.push(msg, payload)
-    return reply(fmt)
+    return reply(fmt, blackbox=_blackbox(request))
 
 
 async def _push_raw(request: Request, msg: Message, chunk_bytes: int) -> None:
@@ -147,7 +164,7 @@ async def _message_reply(request: Request, fmt: Format, delivery: Delivery | Non
     if m is None:
         if _wants_raw(request, fmt):
             return Response(b"", headers={H.CODE: OK, H.MESSAGE: "no message"}, media_type="application/octet-stream")
-        return reply(fmt, OK, "no message", payload=b"")
+        return reply(fmt, OK, "no message", payload=b"", blackbox=_blackbox(request))
     if _wants_raw(request, fmt):
         headers = {H.CODE: OK, H.MESSAGE: "success", H.SOURCE_NODE: m.source_node, H.TOPIC: m.topic,
                    H.MESSAGE_ID: m.msg_id, "content-length": str(m.size)}
@@ -157,7 +174,7 @@ async def _message_reply(request: Request, fmt: Format, delivery: Delivery | Non
     data = m.payload if m.payload is not None else b"".join(BlobStore.read(p) for p in m.blob_paths)
     if delivery:
         await node.service.ack(delivery)
-    return reply(fmt, OK, "success", payload=data, metadata=delivery_metadata(m))
+    return reply(fmt, OK, "success", payload=data, metadata=delivery_metadata(m), blackbox=_blackbox(request))
 
 
 async def _stream(node, m: Message, delivery: Delivery | None) -> AsyncIterator[bytes]:
@@ -193,15 +210,14 @@ async def _channel_call(request: Request, inbound: type) -> tuple[Format, str, s
 @router.post(f"{PREFIX}/pop")
 async def pop(request: Request) -> Response:
     fmt, session_id, topic, body_timeout = await _channel_call(request, ptp_pb2.PopInbound)
-    source = H.get(request.headers, H.SOURCE_NODE) or None
-    delivery = await _node(request).service.pop(session_id, topic, source, _timeout(request, body_timeout))
+    delivery = await _node(request).service.pop(session_id, topic, _sender(request), _timeout(request, body_timeout))
     return await _message_reply(request, fmt, delivery, None)
 
 
 @router.post(f"{PREFIX}/peek")
 async def peek(request: Request) -> Response:
     fmt, session_id, topic, _ = await _channel_call(request, ptp_pb2.PeekInbound)
-    message = await _node(request).service.peek(session_id, topic, H.get(request.headers, H.SOURCE_NODE) or None)
+    message = await _node(request).service.peek(session_id, topic, _sender(request))
     return await _message_reply(request, fmt, None, message)
 
 
@@ -209,7 +225,7 @@ async def peek(request: Request) -> Response:
 async def release(request: Request) -> Response:
     fmt, session_id, topic, _ = await _channel_call(request, ptp_pb2.ReleaseInbound)
     await _node(request).service.release(session_id, topic or None)
-    return reply(fmt, OK, f"released {'topic ' + topic if topic else 'session'}")
+    return reply(fmt, OK, f"released {'topic ' + topic if topic else 'session'}", blackbox=_blackbox(request))
 
 
 def _peer_cert(request: Request) -> bytes | None:

@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError
 
 from hulian.core.errors import CodecError, IllegalRequest
 from hulian.wire import ptp_pb2
+from hulian.wire.interconnection.link import blackbox_pb2
 
 
 class Format(str, Enum):
@@ -136,8 +137,9 @@ def decode_topic_timeout(fmt: Format, body: bytes, cls) -> tuple[str, float | No
 
 
 def encode_reply(fmt: Format, code: str, message: str, payload: bytes | None = None,
-                 metadata: dict[str, str] | None = None) -> tuple[bytes, str]:
-    """(body, content type) of a TransportOutbound in the caller's format (protobuf for raw callers, as Kuscia)."""
+                 metadata: dict[str, str] | None = None, blackbox: bool = False) -> tuple[bytes, str]:
+    """(body, content type) of a TransportOutbound in the caller's format (protobuf for raw callers, as Kuscia).
+    `blackbox`: yacl's black-box link and Kuscia number it {payload=1, code=2, message=3}, not as the spec."""
     if fmt == Format.JSON:
         obj: dict = {"code": code, "message": message}
         if payload is not None:
@@ -145,6 +147,9 @@ def encode_reply(fmt: Format, code: str, message: str, payload: bytes | None = N
         if metadata:
             obj["metadata"] = metadata
         return json.dumps(obj).encode(), "application/json"
+    if blackbox:
+        bb = blackbox_pb2.TransportOutbound(payload=payload or b"", code=code, message=message)
+        return bb.SerializeToString(), "application/x-protobuf"
     out = ptp_pb2.TransportOutbound(code=code, message=message, payload=payload or b"", metadata=metadata or {})
     return out.SerializeToString(), "application/x-protobuf"
 

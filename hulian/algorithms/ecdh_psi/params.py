@@ -1,0 +1,149 @@
+"""ECDH-PSI parameters: the negotiated suite, truncation and result receivers, from a CLI, a BFIA component
+environment (`runtime.component.parameter.*`, no handshake) or a handshake result.
+
+Enum values are accepted as the standard's numbers ("1"), its names ("CURVE_TYPE_CURVE25519", "CURVE25519")
+and the reference implementation's lower-case names ("curve25519", "sha_256", "sm3").
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import IntEnum, StrEnum
+
+from hulian.crypto.ecc import (
+    SECRETFLOW_ELL2_DST,
+    CurveType,
+    EcSuite,
+    HashToCurveStrategy,
+    HashType,
+    PointOctetFormat,
+)
+
+ALL_RANKS = -1
+SECRETFLOW_DUAL_BYTES = 12  # SecretFlow's deployed code compares the last 12 bytes whatever was negotiated
+BATCH_SIZE = 4096           # items per EcdhPsiCipherBatch, as SecretFlow's IC-era code sends
+PARAM_PREFIX = "runtime.component.parameter."
+
+
+class Compat(StrEnum):
+    """What a dual ciphertext is: the negotiated truncation (standard) or SecretFlow's fixed last 12 bytes."""
+
+    STANDARD = "standard"
+    SECRETFLOW = "secretflow"
+
+
+class ParamError(ValueError):
+    """A PSI parameter is missing or has a value we cannot use; the message names it and the accepted values."""
+
+
+@dataclass(frozen=True)
+class PsiParams:
+    suite: EcSuite
+    bit_length_after_truncated: int = -1  # -1: compare whole points
+    result_to_rank: int = ALL_RANKS       # -1: every party learns the intersection
+    compat: Compat = Compat.STANDARD
+    batch_size: int = BATCH_SIZE
+
+    def with_(self, **changes) -> PsiParams:
+        return replace(self, **changes)
+
+    def can_touch_results(self, rank: int) -> bool:
+        return self.result_to_rank in (ALL_RANKS, rank)
+
+    @property
+    def h2c_dst(self) -> bytes | None:
+        """The Elligator2 domain separation tag: ours by default (the standard names none), SecretFlow's in
+        its compatibility mode; None for the strategies without one."""
+        return SECRETFLOW_ELL2_DST if self.compat == Compat.SECRETFLOW else None
+
+    def describe(self) -> str:
+        s = self.suite
+        return (f"{s.curve.name}/{s.hash.name}/{s.hash2curve.name}/{s.point_format.name}, "
+                f"truncation {self.bit_length_after_truncated}, result to "
+                f"{'all' if self.result_to_rank == ALL_RANKS else f'rank {self.result_to_rank}'}, {self.compat}")
+
+
+def parse_enum(enum: type[IntEnum], value: object, name: str) -> IntEnum:
+    """An enum member from its number, its name, or a prefixed/lower-case spelling of its name."""
+    if isinstance(value, enum):
+        return value
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        try:
+            return enum(int(text))
+        except ValueError:
+            pass
+    else:
+        wanted = text.upper().replace("-", "_")
+        for member in enum:
+            if wanted == member.name or wanted.endswith("_" + member.name) or wanted.replace("_", "") == \
+                    member.name.replace("_", ""):
+                return member
+    accepted = ", ".join(f"{m.name.lower()} ({m.value})" for m in enum)
+    raise ParamError(f"{name}={value!r} is not a known value; accepted: {accepted}")
+
+
+def default_suite(curve: CurveType) -> EcSuite:
+    """The defaults of `hulian psi`: SecretFlow's deployed suites, which every known peer accepts."""
+    if curve == CurveType.SM2:
+        return EcSuite(CurveType.SM2, HashType.SHA_256, HashToCurveStrategy.TRY_AND_REHASH,
+                       PointOctetFormat.X962_COMPRESSED)
+    return EcSuite(CurveType.CURVE25519, HashType.SHA_256, HashToCurveStrategy.DIRECT_HASH_AS_POINT_X,
+                   PointOctetFormat.UNCOMPRESSED)
+
+
+def build_suite(curve: object, hash_type: object = None, hash2curve: object = None,
+                point_format: object = None) -> EcSuite:
+    """A suite from (possibly partial) names; what is not given takes the curve's default."""
+    base = default_suite(parse_enum(CurveType, curve, "curve_type"))
+    return EcSuite(base.curve,
+                   base.hash if hash_type in (None, "") else parse_enum(HashType, hash_type, "hash_type"),
+                   base.hash2curve if hash2curve in (None, "") else
+                   parse_enum(HashToCurveStrategy, hash2curve, "hash2curve_strategy"),
+                   base.point_format if point_format in (None, "") else
+                   parse_enum(PointOctetFormat, point_format, "point_octet_format"))
+
+
+def parse_result_to(value: object) -> int:
+    """"all"/-1 → every party; "0"/"1" → that rank only."""
+    text = str(value).strip().lower()
+    if text in ("all", "-1", "both"):
+        return ALL_RANKS
+    if text.isdigit():
+        return int(text)
+    raise ParamError(f"result_to_rank={value!r}: use -1 (all parties) or a rank such as 0 or 1")
+
+
+def _param(env: Mapping[str, str], name: str) -> object:
+    """The parameter's value: JSON-decoded (the component spec JSON-encodes them), else the plain string."""
+    raw = env.get(PARAM_PREFIX + name)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def from_component_env(env: Mapping[str, str]) -> tuple[PsiParams, list[str]]:
+    """BFIA mode (no handshake): parameters and key columns from `runtime.component.parameter.*`."""
+    curve = _param(env, "curve_type")
+    if curve is None:
+        raise ParamError(f"{PARAM_PREFIX}curve_type is missing; set it to curve25519 (1) or sm2 (2)")
+    suite = build_suite(curve, _param(env, "hash_type"), _param(env, "hash2curve_strategy"),
+                        _param(env, "point_octet_format"))
+    bits = _param(env, "bit_length_after_truncated")
+    result = _param(env, "result_to_rank")
+    compat = str(_param(env, "compat") or Compat.STANDARD)
+    if compat not in (Compat.STANDARD, Compat.SECRETFLOW):
+        raise ParamError(f"{PARAM_PREFIX}compat={compat!r}: use standard or secretflow")
+    fields = _param(env, "field_names") or _param(env, "fields") or "id"
+    names = fields if isinstance(fields, list) else str(fields).split(",")
+    try:
+        truncation = int(bits) if bits not in (None, "") else -1
+    except (TypeError, ValueError):
+        raise ParamError(f"{PARAM_PREFIX}bit_length_after_truncated={bits!r}: use -1 or a number of bits") from None
+    params = PsiParams(suite, truncation,
+                 parse_result_to(result) if result is not None else ALL_RANKS, Compat(compat))
+    return params, [str(n).strip() for n in names if str(n).strip()]
