@@ -119,7 +119,9 @@ def hulian_pair(a: Path, b: Path, curve: str, backend: str, out_dir: Path, timeo
 
 
 def spu_pair(a: Path, b: Path, curve: str, timeout: float) -> list[dict] | None:
-    """SecretFlow's ECDH-PSI via spu in its side venv, or None when that venv is absent."""
+    """SecretFlow's ECDH-PSI via spu in its side venv, or None when that venv is absent. Its seconds are
+    link setup + psi_execute + link stop per party (not the interpreter's start and spu's ~2 s of imports,
+    which our figures include); its RSS is the process's peak (ru_maxrss)."""
     if not SPU_PYTHON.exists():
         return None
     proc = subprocess.run([str(SPU_PYTHON), str(ROOT / "bench" / "spu_psi.py"), "--both", "--input-a", str(a),
@@ -128,7 +130,9 @@ def spu_pair(a: Path, b: Path, curve: str, timeout: float) -> list[dict] | None:
     if proc.returncode != 0:
         print(f"  spu run failed: {proc.stderr[-1000:]}", file=sys.stderr)
         return None
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    both = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("{")))
+    return [{"seconds": p["wall_seconds"], "peak_rss": p["peak_rss_mb"] * 1e6, "intersection": p["intersection_count"]}
+            for p in both["parties"]]
 
 
 

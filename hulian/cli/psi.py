@@ -1,7 +1,6 @@
 """`hulian psi`: one party of a two-party ECDH-PSI over the white-box gRPC link, with no node needed."""
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import threading
@@ -12,7 +11,6 @@ import typer
 
 from hulian.algorithms.ecdh_psi.params import Compat
 
-CLOSE_AFTER_ERROR_SECONDS = 5.0
 DEFAULT_TRUNCATION_BITS = 96  # the standard's recommendation; ≥ log2(nA) + log2(nB) + 30 up to 2^33 items each
 
 
@@ -59,6 +57,8 @@ def psi(
     compat: Compat = typer.Option(Compat.STANDARD, help="standard, or secretflow (12-byte duals as deployed)"),
     timeout: float = typer.Option(60.0, help="seconds to wait for each message of the peer"),
     connect_timeout: float = typer.Option(60.0, help="seconds to wait for the peer to come up"),
+    handshake_timeout: float = typer.Option(600.0, help="seconds to wait for the handshake (the peer may "
+                                                        "still be hashing a large table)"),
     workers: int = typer.Option(0, help="curve worker processes (0: one per core)"),
     backend: str = typer.Option("auto", help="curve backend: auto, crypto_mb or fallback"),
     report: Path = typer.Option(None, help="also write the JSON report here"),
@@ -66,7 +66,7 @@ def psi(
     """Private set intersection with a peer by the ECDH-PSI open protocol; prints a JSON report."""
     from hulian.algorithms.ecdh_psi.errors import PsiError
     from hulian.algorithms.ecdh_psi.params import ParamError, PsiParams, build_suite, parse_result_to
-    from hulian.algorithms.ecdh_psi.run import run_psi
+    from hulian.algorithms.ecdh_psi.run import run_and_close
     from hulian.data.table import TableError, TableSource
     from hulian.transport.iclink import GrpcLink, LinkError, LinkOptions
 
@@ -80,14 +80,9 @@ def psi(
     options = LinkOptions(recv_timeout=timeout, connect_retries=max(1, round(connect_timeout)))
     try:
         link = GrpcLink.connect(rank, listen, {1 - rank: peer}, options)
-        try:
-            result = run_psi(link, params, source, output, negotiate=True, backend=backend,
-                             workers=workers or None, timeout=timeout, progress=progress)
-        except BaseException:
-            with contextlib.suppress(LinkError):  # let a refusal reach the peer; a dead link closes at once
-                link.close(CLOSE_AFTER_ERROR_SECONDS)
-            raise
-        link.close()
+        result = run_and_close(link, params, source, output, negotiate=True, backend=backend,
+                               workers=workers or None, timeout=timeout,
+                               handshake_timeout=handshake_timeout, progress=progress)
     except (PsiError, LinkError, TableError) as e:
         progress.done()
         typer.echo(f"psi failed: {e}", err=True)

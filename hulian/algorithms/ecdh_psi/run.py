@@ -7,6 +7,7 @@ input order, duplicates included).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -23,10 +24,11 @@ from hulian.algorithms.ecdh_psi.workers import curve_pool
 from hulian.crypto.ecc import UnsupportedSuite, open_cipher
 from hulian.data.table import TableSource
 from hulian.engine.pool import default_workers
-from hulian.transport.iclink import Link
+from hulian.transport.iclink import Link, LinkError
 
 log = logging.getLogger(__name__)
 
+CLOSE_AFTER_ERROR_SECONDS = 5.0  # after a failure: long enough for a refusal to reach the peer
 WINDOW_PER_WORKER = 4        # batches in flight per worker and flow: keeps every core busy while bytes move
 HANDSHAKE_TIMEOUT = 600.0    # the peer may still be hashing a large table when we are ready
 
@@ -97,6 +99,19 @@ def run_psi(link: Link, params: PsiParams, source: TableSource, output: Path | N
                 report.output = str(output)
                 report.seconds["write"] = round(time.monotonic() - t0, 3)
     report.seconds["total"] = round(time.monotonic() - t_start, 3)
+    return report
+
+
+def run_and_close(link: Link, *args, **kwargs) -> PsiReport:
+    """run_psi, then the link's FIN exchange; after a failure a short close still lets what we sent (a
+    handshake refusal) reach the peer, and a dead link closes at once."""
+    try:
+        report = run_psi(link, *args, **kwargs)
+    except BaseException:
+        with contextlib.suppress(LinkError):
+            link.close(CLOSE_AFTER_ERROR_SECONDS)
+        raise
+    link.close()
     return report
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from hulian.algorithms.ecdh_psi.component import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""The `ecdh_psi` BFIA component: run by a node's component layer with the standard environment, it talks to
+the other party through the local node's PTP transport (SecretFlow's black-box link framing), with the
+parameters the job's CONF gave both parties (no handshake, as the reference implementation's BFIA mode).
+
+Environment read (beyond the link's, see `hulian.transport.iclink.ptp_link`):
+- `runtime.component.parameter.*`: curve_type, hash_type, hash2curve_strategy, point_octet_format,
+  bit_length_after_truncated, result_to_rank, field_names, compat, recv_timeout (seconds, default 120);
+- `runtime.component.input.<name>`: the party's dataset {"namespace","name"} (the first one given);
+- `runtime.component.output.<name>`: where the intersecting rows go (default namespace
+  `<job_id>-<role>-<index>`, name `<task_id>-result`);
+- `system.storage`: `file:///path`.
+
+Exit status 0 with the JSON report on stdout, or 1 with the error on stderr (the component layer reports
+both); stdout/stderr are the task log.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+from hulian.algorithms.ecdh_psi.errors import PsiError
+from hulian.algorithms.ecdh_psi.params import ParamError, from_component_env
+from hulian.algorithms.ecdh_psi.run import run_and_close
+from hulian.data.storage import FileStorage, StorageError, parse_address
+from hulian.data.table import TableError, TableSource
+from hulian.transport.iclink import LinkError, LinkOptions
+from hulian.transport.iclink.ptp_link import PtpLink
+
+NAME = "ecdh_psi"
+INPUT_PREFIX = "runtime.component.input."
+OUTPUT_PREFIX = "runtime.component.output."
+DEFAULT_RECV_TIMEOUT = 120.0
+
+log = logging.getLogger("hulian.component.ecdh_psi")
+
+
+def _first(env: Mapping[str, str], prefix: str) -> tuple[str, str] | None:
+    keys = sorted(k for k in env if k.startswith(prefix))
+    return (keys[0], env[keys[0]]) if keys else None
+
+
+def _output_address(env: Mapping[str, str]) -> tuple[str, str]:
+    given = _first(env, OUTPUT_PREFIX)
+    if given:
+        return parse_address(given[1], given[0])
+    job = env.get("config.session_id", "job").removeprefix("session_")
+    role = env.get("config.self_role", "party.0").split(",")[0].strip().replace(".", "-")
+    return f"{job}-{role}", f"{env.get('config.task_id', 'psi')}-result"
+
+
+def run(env: Mapping[str, str]) -> dict:
+    """Run this party's side; returns the report (raises on failure)."""
+    params, fields = from_component_env(env)
+    storage = FileStorage.from_env(env)
+    given = _first(env, INPUT_PREFIX)
+    if given is None:
+        raise StorageError(f"no {INPUT_PREFIX}<name> in the environment: the task needs the party's dataset")
+    source = TableSource(storage.input_path(*parse_address(given[1], given[0])), fields)
+    out_ns, out_name = _output_address(env)
+    timeout = float(env.get("runtime.component.parameter.recv_timeout") or DEFAULT_RECV_TIMEOUT)
+    link = PtpLink.from_env(env, options=LinkOptions(recv_timeout=timeout))
+    report = run_and_close(link, params, source, storage.output_path(out_ns, out_name), negotiate=False,
+                           timeout=timeout)
+    if report.output is not None:
+        storage.write_metadata(out_ns, out_name, {"columns": source.columns, "count": report.output_rows,
+                                                  "format": "csv", "source": NAME})
+    return {**report.as_dict(), "output_address": {"namespace": out_ns, "name": out_name}}
+
+
+def main(env: Mapping[str, str] = os.environ) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        report = run(env)
+    except (PsiError, LinkError, ParamError, StorageError, TableError, ValueError) as e:
+        print(f"{NAME} failed: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
