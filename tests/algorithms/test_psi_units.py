@@ -118,6 +118,14 @@ def test_index_duplicates(values):
     assert [order[u] for u in row_unique] == values
 
 
+def test_index_duplicates_when_64_bits_collide():
+    hi = np.array([5, 5, 5, 1, 5], dtype="<u8")  # distinct keys sharing `hi`: the exact path
+    lo = np.array([2, 1, 2, 9, 1], dtype="<u8")
+    is_first, row_unique = index_duplicates(hi, lo)
+    assert list(is_first) == [True, True, False, True, False]
+    assert list(row_unique) == [0, 1, 0, 2, 1]
+
+
 def test_intersect_exact_bytes():
     own = np.frombuffer(b"aaaabbbbccccdddd", dtype=np.uint8).reshape(4, 4)
     peer = np.frombuffer(b"ddddxxxxbbbb", dtype=np.uint8).reshape(3, 4)

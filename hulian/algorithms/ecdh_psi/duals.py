@@ -12,6 +12,7 @@ import numpy as np
 from hulian.algorithms.ecdh_psi.params import SECRETFLOW_DUAL_BYTES, Compat, PsiParams
 from hulian.crypto.ecc import PointOctetFormat
 
+PARTITIONS = 16
 X_BYTES = 32  # both curves (Curve25519 u, SM2 x) have 256-bit coordinates
 
 
@@ -45,11 +46,27 @@ def truncate(params: PsiParams, points: bytes, point_size: int) -> bytes:
 
 
 def intersect(own: np.ndarray, peer: np.ndarray) -> np.ndarray:
-    """For each own dual ciphertext (rows of an n x L uint8 array), whether the peer's set holds it."""
+    """For each own dual ciphertext (rows of an n x L uint8 array), whether the peer's set holds it.
+
+    Exact byte comparison (np.isin over L-byte values), done in PARTITIONS slices chosen by the value's first
+    and last bytes (uniform for masked points), so the sort's temporaries are a sixteenth of the sets.
+    """
+    result = np.zeros(own.shape[0], dtype=bool)
     if own.shape[0] == 0 or peer.shape[0] == 0:
-        return np.zeros(own.shape[0], dtype=bool)
+        return result
     if own.shape[1] != peer.shape[1]:
         raise ValueError(f"dual ciphertexts differ in size: ours {own.shape[1]} B, the peer's {peer.shape[1]} B; "
                          "both sides must use the same truncation")
     void = np.dtype((np.void, own.shape[1]))
-    return np.isin(np.ascontiguousarray(own).view(void).ravel(), np.ascontiguousarray(peer).view(void).ravel())
+    own_part, peer_part = _partition(own), _partition(peer)
+    for part in range(PARTITIONS):
+        rows = np.flatnonzero(own_part == part)
+        theirs = np.ascontiguousarray(peer[peer_part == part]).view(void).ravel()
+        result[rows] = np.isin(np.ascontiguousarray(own[rows]).view(void).ravel(), theirs)
+    return result
+
+
+def _partition(values: np.ndarray) -> np.ndarray:
+    part = values[:, 0] ^ values[:, -1]
+    part &= PARTITIONS - 1
+    return part

@@ -20,6 +20,7 @@ from hulian.data.table import TableSource
 from hulian.engine.pool import ordered_map
 
 READ_ROWS = 65536  # rows read back from the spill file at a time
+SCAN_ROWS = 1 << 20  # rows compared at a time while grouping
 
 
 @dataclass
@@ -60,41 +61,65 @@ def prepare(source: TableSource, pool: ProcessPoolExecutor, point_size: int, wor
             batch_size: int, window: int) -> Prepared:
     """Hash all keys of `source` to points (spilled to `workdir`) and index the distinct keys."""
     t0 = time.monotonic()
-    points_path = workdir / "points.bin"
-    tails: list[np.ndarray] = []
+    points_path, hi_path, lo_path = workdir / "points.bin", workdir / "hi.bin", workdir / "lo.bin"
     rows = 0
-    with points_path.open("wb") as out:
+    with points_path.open("wb") as out, hi_path.open("wb") as out_hi, lo_path.open("wb") as out_lo:
         tasks = ((keys[i:i + batch_size],) for keys in source.key_batches() for i in range(0, len(keys), batch_size))
         for points in ordered_map(pool, workers.hash_items, tasks, window):
             arr = np.frombuffer(points, dtype=np.uint8).reshape(-1, point_size)
-            tails.append(np.ascontiguousarray(arr[:, -16:]).view("<u8"))
+            tail = np.ascontiguousarray(arr[:, -16:]).view("<u8")
+            out_hi.write(np.ascontiguousarray(tail[:, 0]).data)
+            out_lo.write(np.ascontiguousarray(tail[:, 1]).data)
             rows += len(arr)
             out.write(points)
-    tail = np.concatenate(tails) if tails else np.zeros((0, 2), dtype="<u8")
-    del tails
-    is_first, row_unique = index_duplicates(tail[:, 0], tail[:, 1])
+    # read back whole (16 bytes a row) rather than grown in memory, which would double the peak
+    is_first, row_unique = index_duplicates(np.fromfile(hi_path, dtype="<u8"), np.fromfile(lo_path, dtype="<u8"))
+    hi_path.unlink()
+    lo_path.unlink()
     return Prepared(rows, int(is_first.sum()), point_size, points_path, is_first, row_unique,
                     time.monotonic() - t0)
 
 
 def index_duplicates(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(is_first, row_unique) for rows identified by the pair (hi, lo); distinct keys numbered by first row."""
-    n = len(hi)
-    if n == 0:
-        return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
-    order = np.lexsort((lo, hi))  # stable: within a group, the first row comes first
-    sh, sl = hi[order], lo[order]
-    starts = np.empty(n, dtype=bool)
-    starts[0] = True
-    np.not_equal(sh[1:], sh[:-1], out=starts[1:])
-    starts[1:] |= sl[1:] != sl[:-1]
-    del sh, sl
-    group_sorted = np.cumsum(starts) - 1      # group of each sorted position, groups in sorted-key order
-    first_rows = order[starts]                # each group's first row
-    rank = np.empty(len(first_rows), dtype=np.int64)
-    rank[np.argsort(first_rows, kind="stable")] = np.arange(len(first_rows))
-    row_unique = np.empty(n, dtype=np.int64)
-    row_unique[order] = rank[group_sorted]
-    is_first = np.zeros(n, dtype=bool)
-    is_first[first_rows] = True
+    """(is_first, row_unique) for rows identified by the pair (hi, lo); distinct keys numbered by first row.
+
+    Sorts by `hi` alone (one 64-bit stable argsort) and checks that rows grouped together also agree on `lo`;
+    only if two distinct keys share `hi` (probability ~n^2/2^65) does it sort by both. Indices are int32 (up
+    to 2^31 rows), so the peak is about 25 bytes per row beyond hi and lo.
+    """
+    if len(hi) == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int32)
+    order = np.argsort(hi, kind="stable")  # within a group, the first row comes first
+    starts = _group_starts(order, hi)
+    first_of = _first_rows(order, starts)
+    if not all(np.array_equal(lo[order[a:a + SCAN_ROWS]], lo[first_of[a:a + SCAN_ROWS]])
+               for a in range(0, len(hi), SCAN_ROWS)):
+        order = np.lexsort((lo, hi))
+        starts = _group_starts(order, hi, lo)
+        first_of = _first_rows(order, starts)
+    is_first = np.zeros(len(hi), dtype=bool)
+    is_first[order[starts]] = True
+    first_id = np.cumsum(is_first, dtype=np.int32)
+    first_id -= 1
+    row_unique = np.empty(len(hi), dtype=np.int32)
+    row_unique[order] = first_id[first_of]
     return is_first, row_unique
+
+
+def _group_starts(order: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Per sorted position: whether a new group begins (a key differs from the previous position's)."""
+    n = len(order)
+    starts = np.zeros(n, dtype=bool)
+    starts[0] = True
+    for a in range(1, n, SCAN_ROWS):  # chunked, so no n-sized temporaries
+        b = min(a + SCAN_ROWS, n)
+        for key in keys:
+            starts[a:b] |= key[order[a:b]] != key[order[a - 1:b - 1]]
+    return starts
+
+
+def _first_rows(order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per sorted position: the first row of its group (int32)."""
+    group_start = np.where(starts, np.arange(len(order), dtype=np.int32), np.int32(0))
+    np.maximum.accumulate(group_start, out=group_start)
+    return order[group_start].astype(np.int32)

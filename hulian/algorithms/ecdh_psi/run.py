@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,12 @@ class PsiReport:
     output_rows: int | None = None          # rows written, duplicates included
     output: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, int] = field(default_factory=dict)  # this process's peak so far, after each stage
+
+    def stage(self, name: str, t0: float) -> None:
+        """Record a finished stage: its seconds and the process's peak memory so far."""
+        self.seconds[name] = round(time.monotonic() - t0, 3)
+        self.peak_rss_mb[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,7 +79,7 @@ def run_psi(link: Link, params: PsiParams, source: TableSource, output: Path | N
         prepared = prepare(source, pool, cipher.point_size, Path(tmp), params.batch_size, window)
         report.input_rows, report.unique_items = prepared.rows, prepared.unique
         report.duplicate_rows = prepared.duplicates
-        report.seconds["prepare"] = round(prepared.seconds, 3)
+        report.stage("prepare", time.monotonic() - prepared.seconds)
         if prepared.duplicates:
             log.info("rank %d: %d of %d rows repeat a key; each distinct key is sent once and every row of an "
                      "intersecting key is output", rank, prepared.duplicates, prepared.rows)
@@ -80,25 +87,25 @@ def run_psi(link: Link, params: PsiParams, source: TableSource, output: Path | N
             t0 = time.monotonic()
             params = _handshake(link, params, prepared.unique, handshake_timeout)
             report.params = params.describe()
-            report.seconds["handshake"] = round(time.monotonic() - t0, 3)
+            report.stage("handshake", t0)
         dual_link = link.spawn()
         t0 = time.monotonic()
         exchanged = Exchange(link, dual_link, params, prepared, pool, cipher.new_key(), Path(tmp), window,
                              timeout, progress).run()
-        report.seconds["exchange"] = round(time.monotonic() - t0, 3)
+        report.stage("exchange", t0)
         report.peer_items = exchanged.peer_items
         if exchanged.own_duals is not None and exchanged.peer_duals is not None:
             t0 = time.monotonic()
             in_set = intersect(exchanged.own_duals, exchanged.peer_duals)
             report.intersection_items = int(in_set.sum())
             del exchanged
-            report.seconds["intersect"] = round(time.monotonic() - t0, 3)
+            report.stage("intersect", t0)
             if output is not None:
                 t0 = time.monotonic()
                 report.output_rows = source.write_selected(output, in_set[prepared.row_unique])
                 report.output = str(output)
-                report.seconds["write"] = round(time.monotonic() - t0, 3)
-    report.seconds["total"] = round(time.monotonic() - t_start, 3)
+                report.stage("write", t0)
+    report.stage("total", t_start)
     return report
 
 
