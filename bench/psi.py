@@ -123,7 +123,10 @@ def spu_pair(a: Path, b: Path, curve: str, timeout: float) -> list[dict] | None:
     link setup + psi_execute + link stop per party (not the interpreter's start and spu's ~2 s of imports,
     which our figures include); its RSS is the process's peak (ru_maxrss)."""
     if not SPU_PYTHON.exists():
-        return None
+        made = subprocess.run(["bash", str(ROOT / "bench" / "spu_env.sh")], capture_output=True, text=True)
+        if made.returncode != 0 or not SPU_PYTHON.exists():
+            print(f"  no SecretFlow reference: spu could not be installed ({made.stderr[-300:]})", file=sys.stderr)
+            return None
     proc = subprocess.run([str(SPU_PYTHON), str(ROOT / "bench" / "spu_psi.py"), "--both", "--input-a", str(a),
                            "--input-b", str(b), "--key", "id", "--curve", "25519" if curve == "curve25519" else curve],
                           capture_output=True, text=True, timeout=timeout)
@@ -145,7 +148,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=3600)
     args = ap.parse_args()
     print(f"machine: {machine.describe()}")
-    print(f"{'curve':>10} | {'size/side':>9} | {'impl':>10} | {'wall s':>7} | {'items/s':>9} | "
+    print(f"{'curve':>10} | {'size/side':>9} | {'impl':>15} | {'wall s':>7} | {'items/s':>9} | "
           f"{'RSS p0 GB':>9} | {'RSS p1 GB':>9} | result")
     out_dir = DATA / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -153,19 +156,20 @@ def main() -> None:
         for size in args.sizes.split(","):
             n = SIZES[size]
             a, b, expected = dataset(n)
-            runs = [("hulian", hulian_pair(a, b, curve, args.backend, out_dir, args.timeout))]
+            label = "hulian" if args.backend == "auto" else f"hulian/{args.backend}"
+            runs = [(label, hulian_pair(a, b, curve, args.backend, out_dir, args.timeout))]
             if not args.no_spu:
                 ref = spu_pair(a, b, curve, args.timeout)
                 if ref:
                     runs.append(("secretflow", ref))
             for impl, res in runs:
                 wall = max(r["seconds"] for r in res)
-                if impl == "hulian":
+                if impl.startswith("hulian"):
                     got = [r["report"]["intersection_items"] for r in res]
                 else:
                     got = [r.get("intersection") for r in res]
                 ok = "ok" if all(g == expected for g in got) else f"WRONG {got} != {expected}"
-                print(f"{curve:>10} | {size:>9} | {impl:>10} | {wall:7.2f} | {n / wall:9,.0f} | "
+                print(f"{curve:>10} | {size:>9} | {impl:>15} | {wall:7.2f} | {n / wall:9,.0f} | "
                       f"{res[0]['peak_rss'] / 1e9:9.2f} | {res[1]['peak_rss'] / 1e9:9.2f} | {ok}", flush=True)
 
 

@@ -6,6 +6,8 @@ import csv
 import threading
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -87,6 +89,28 @@ def test_result_to_one_rank(tmp_path: Path):
     assert read_rows(tmp_path / "out0.csv") == [("b", "1"), ("c", "2")]
     assert r0.intersection_items == 2
     assert r1.intersection_items is None and not (tmp_path / "out1.csv").exists()
+
+
+def test_parquet_and_two_key_columns(tmp_path: Path):
+    pq.write_table(pa.table({"phone": [1380000, 1390000, 1380000, 1500000], "name": ["li", "wang", "li", "zhao"],
+                             "v": [1.5, 2.5, 3.5, 4.5]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"phone": [1500000, 1380000], "name": ["zhao", "li"]}), tmp_path / "b.parquet")
+    ports = [free_port(), free_port()]
+    reports: list[PsiReport] = []
+
+    def party(rank: int) -> None:
+        link = GrpcLink.connect(rank, f"127.0.0.1:{ports[rank]}", {1 - rank: f"127.0.0.1:{ports[1 - rank]}"})
+        src = TableSource(tmp_path / ("a.parquet" if rank == 0 else "b.parquet"), ["phone", "name"])
+        reports.append(run_and_close(link, X25519, src, tmp_path / f"out{rank}.parquet", negotiate=True, workers=1))
+
+    threads = [threading.Thread(target=party, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    out = pq.read_table(tmp_path / "out0.parquet").to_pydict()
+    assert out == {"phone": [1380000, 1380000, 1500000], "name": ["li", "li", "zhao"], "v": [1.5, 3.5, 4.5]}
+    assert sorted(r.intersection_items for r in reports) == [2, 2]
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -150,16 +150,26 @@ def component_env(node: ClusterNode, role: str, nodes: list[ClusterNode], storag
     return {**os.environ, **env}
 
 
-@pytest.mark.parametrize(("curve", "result_to"), [("curve25519", "-1"), ("sm2", "-1"), ("curve25519", "1")])
-def test_black_box_through_nodes(make_cluster, tmp_path: Path, curve: str, result_to: str):
+COMPONENT_SUITES = {  # the same suites as runtime.component.parameter values (numbers and names mixed)
+    "25519-sha256-direct": {"curve_type": '"curve25519"'},
+    "sm2-sm3-increment": {"curve_type": "2", "hash_type": '"sm3"', "hash2curve_strategy": '"try_and_increment"'},
+    "sm2-sha256-rehash": {"curve_type": '"sm2"', "hash_type": '"sha_256"', "hash2curve_strategy": "2"},
+    "sm2-sm3-rehash": {"curve_type": '"sm2"', "hash_type": "1", "hash2curve_strategy": '"TRY_AND_REHASH"'},
+    "25519-sha512-ell2": {"curve_type": "1", "hash_type": '"sha_512"', "hash2curve_strategy": "12"},
+}
+
+
+@pytest.mark.parametrize(("suite", "result_to"), [(s, "-1") for s in sorted(COMPONENT_SUITES)]
+                         + [("25519-sha256-direct", "1")])
+def test_black_box_through_nodes(make_cluster, tmp_path: Path, suite: str, result_to: str):
     a, b = make_cluster(2)
     storage = tmp_path / "storage"
     for name, keys in (("guest", A_KEYS), ("host", B_KEYS)):
         (storage / "bench" / name).mkdir(parents=True)
         write_csv(storage / "bench" / name / "data_0", keys)
-    params = {"curve_type": json.dumps(curve), "result_to_rank": result_to, "field_names": '["id"]',
+    params = {**COMPONENT_SUITES[suite], "result_to_rank": result_to, "field_names": '["id"]',
               "bit_length_after_truncated": "96", "recv_timeout": "30"}
-    session = f"session_job_{curve}_{result_to}"
+    session = f"session_job_{suite}_{result_to}"
     cmds = [[sys.executable, "-m", "hulian.algorithms.ecdh_psi"]] * 2
     envs = [component_env(a, "guest.0", [a, b], storage, "guest", params, session),
             component_env(b, "host.0", [a, b], storage, "host", params, session)]
