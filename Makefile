@@ -40,6 +40,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/transport.py
+	$(BIN)/python bench/ecc.py
+	$(BIN)/python bench/psi.py
 
 clean:
 	rm -rf $(VENV) .demo
