@@ -102,9 +102,46 @@ class TransportConfig(BaseModel):
     tech_provider_code: str = "HULIAN"
 
 
+class ControlConfig(BaseModel):
+    """The control plane (job scheduling); see docs/control.md."""
+
+    scheduler_node_id: str | None = None  # schedule jobs this node initiates on another node (default: itself)
+    poll_interval_seconds: float = 1.0  # the scheduler's task/poll period (sync_type poll)
+    callback_poll_interval_seconds: float = 10.0  # safety poll when parties call back (sync_type callback)
+    request_timeout_seconds: float = 10.0  # one control call to a peer
+    request_retries: int = 3  # further attempts of a failed control call, with backoff
+    task_timeout_seconds: float = 24 * 3600.0  # a task without task_params system.timeout fails after this
+    timeout_grace_seconds: float = 30.0  # added to a task's timeout before the scheduler fails it
+    party_unreachable_seconds: float = 300.0  # a party not answering polls this long fails its task
+    success_code: int = 0  # code of successful replies; per peer override below (Kuscia expects 200)
+    success_code_by_peer: dict[str, int] = Field(default_factory=dict)
+
+
 class LogConfig(BaseModel):
     level: str = "INFO"
     file: Path | None = None
+
+
+class StorageConfig(BaseModel):
+    """Where the node's datasets live (`system.storage` of its components)."""
+
+    url: str | None = None  # file:///path or s3://host:port?username=&password=&bucket=; None: <data_dir>/storage
+
+
+class ComponentsConfig(BaseModel):
+    """How the component layer runs tasks (docs/components.md)."""
+
+    manager: str = "process"  # process | docker | kubernetes
+    node_url: str | None = None  # the node as components reach it; None: <scheme>://<listen.host>:<listen.port>
+    task_dir: Path | None = None  # per-task logs and status files; None: <data_dir>/tasks
+    python: str | None = None  # interpreter of built-in components; None: the node's own
+    poll_interval_seconds: float = 0.5
+    kill_grace_seconds: float = 5.0
+    callback_linger_seconds: float = 30.0  # a component still alive this long after its final callback is killed
+    task_scoped_topics: bool = True  # config.topic_scope = task_id: tasks of one session never share topics
+    token_ttl_seconds: int | None = None  # None: security.token_ttl_seconds
+    docker_network: str | None = None
+    kubernetes_namespace: str = "default"
 
 
 class NodeConfig(BaseSettings):
@@ -123,7 +160,10 @@ class NodeConfig(BaseSettings):
     peers: list[Peer] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     transport: TransportConfig = Field(default_factory=TransportConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    components: ComponentsConfig = Field(default_factory=ComponentsConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -152,7 +192,7 @@ def load_config(path: str | Path) -> NodeConfig:
     base = path.resolve().parent
     cfg = NodeConfig(**raw)
     for obj, attr in ((cfg, "data_dir"), (cfg.tls, "cert_file"), (cfg.tls, "key_file"), (cfg.tls, "ca_file"),
-                      (cfg.log, "file")):
+                      (cfg.log, "file"), (cfg.components, "task_dir")):
         value = getattr(obj, attr)
         if value is not None and not Path(value).is_absolute():
             setattr(obj, attr, base / value)

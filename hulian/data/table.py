@@ -26,8 +26,16 @@ class TableError(ValueError):
 
 
 def table_format(path: Path) -> str:
-    """"parquet" for .parquet/.pq files, else "csv"."""
-    return "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+    """"parquet" for .parquet/.pq files and for existing files without a .csv suffix (storage's `data_0`)
+    that start with Parquet's magic bytes, else "csv"."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix != ".csv" and path.is_file():
+        with path.open("rb") as f:
+            if f.read(4) == b"PAR1":
+                return "parquet"
+    return "csv"
 
 
 class TableSource:
@@ -53,28 +61,11 @@ class TableSource:
                 return list(pq.ParquetFile(self.path).schema_arrow.names)
             except (pa.ArrowException, OSError) as e:
                 raise TableError(f"{self.path}: not a readable Parquet file ({e})") from None
-        with self.path.open(newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f), None)
-        if not header:
-            raise TableError(f"{self.path}: empty CSV file; the first line must name the columns")
-        return header
+        return csv_columns(self.path)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The rows in file order, `batch_rows` at a time (CSV columns all as strings)."""
-        try:
-            if self.format == "parquet":
-                yield from pq.ParquetFile(self.path).iter_batches(batch_size=self.batch_rows)
-                return
-            reader = pacsv.open_csv(
-                self.path,
-                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in self.columns},
-                                                     strings_can_be_null=False, quoted_strings_can_be_null=False))
-            for batch in reader:
-                for start in range(0, batch.num_rows, self.batch_rows):
-                    yield batch.slice(start, self.batch_rows)
-        except pa.ArrowInvalid as e:
-            raise TableError(f"{self.path}: cannot parse ({e})") from None
+        return read_batches(self.path, self.columns, self.batch_rows)
 
     def key_batches(self) -> Iterator[list[bytes]]:
         """The canonical key bytes of every row, batch by batch, in file order."""
@@ -108,6 +99,37 @@ class TableSource:
                 writer.close()
         tmp.replace(out)
         return written
+
+
+def csv_columns(path: Path) -> list[str]:
+    """The header of a CSV file."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), None)
+    if not header:
+        raise TableError(f"{path}: empty CSV file; the first line must name the columns")
+    return header
+
+
+def read_batches(path: Path, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS
+                 ) -> Iterator[pa.RecordBatch]:
+    """Rows of a CSV or Parquet file in file order, `batch_rows` at a time; CSV columns all as strings, so
+    values come back exactly as written (callers convert what they need)."""
+    path = Path(path)
+    try:
+        if table_format(path) == "parquet":
+            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+            return
+        columns = columns or csv_columns(path)
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+        for batch in reader:
+            for start in range(0, batch.num_rows, batch_rows):
+                yield batch.slice(start, batch_rows)
+    except pa.ArrowInvalid as e:
+        raise TableError(f"{path}: cannot parse ({e})") from None
 
 
 def canonical_keys(batch: pa.RecordBatch, keys: Sequence[str], where: Path | str = "input") -> list[bytes]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +11,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from hulian.component.launch import ComponentRunner
+from hulian.control import api as control_api
+from hulian.control import errors as control_errors
+from hulian.control.client import ControlClient
+from hulian.control.paths import PREFIXES as CONTROL_PREFIXES
+from hulian.control.service import ControlService
 from hulian.core.config import NodeConfig
 from hulian.core.errors import IllegalRequest, InternalError, NotFound, PtpError
 from hulian.store.db import Database
@@ -35,6 +41,8 @@ class Node:
     auth: Authenticator
     client: PeerClient
     forwarder: Forwarder
+    control: ControlService = field(repr=False, default=None)  # type: ignore[assignment]
+    components: ComponentRunner | None = None
 
 
 def make_queue(config: NodeConfig, db: Database) -> MessageQueue:
@@ -56,7 +64,23 @@ def build_node(config: NodeConfig) -> Node:
     blobs = BlobStore(config.data_dir / "blobs", fsync=config.transport.fsync)
     service = TransportService(config, db, queue, blobs)
     client = PeerClient(config)
-    return Node(config, db, queue, service, Authenticator(config), client, Forwarder(service, client))
+    node = Node(config, db, queue, service, Authenticator(config), client, Forwarder(service, client))
+    node.control = ControlService(config, db, ControlClient(config, client if config.tls.enabled else None))
+    node.components = make_components(config, db, node.control)
+    node.control.runner = node.components
+    return node
+
+
+def make_components(config: NodeConfig, db: Database, control: ControlService) -> ComponentRunner | None:
+    """The component layer, reporting task states to the control plane; None while it is not installed."""
+    try:
+        from hulian.component.service import ComponentService
+    except ModuleNotFoundError as e:
+        if e.name != "hulian.component.service":
+            raise
+        log.warning("no component layer (hulian.component.service): tasks cannot run on this node")
+        return None
+    return ComponentService(config, db, control.on_status)
 
 
 def create_app(config: NodeConfig) -> FastAPI:
@@ -67,6 +91,9 @@ def create_app(config: NodeConfig) -> FastAPI:
         await node.queue.start()
         await node.service.start()
         await node.forwarder.start()
+        if node.components is not None:
+            await node.components.start()  # type: ignore[attr-defined]
+        await node.control.start()
         grpc_server = None
         if config.grpc.enabled:
             from hulian.transport.grpc_server import start_grpc
@@ -78,6 +105,9 @@ def create_app(config: NodeConfig) -> FastAPI:
         finally:
             if grpc_server is not None:
                 await grpc_server.stop(grace=2)
+            await node.control.close()
+            if node.components is not None:
+                await node.components.close()  # type: ignore[attr-defined]
             await node.forwarder.stop()
             await node.service.stop()
             await node.client.close()
@@ -87,6 +117,7 @@ def create_app(config: NodeConfig) -> FastAPI:
     app = FastAPI(title=f"hulian node {config.node_id}", version="0.1.0", lifespan=lifespan)
     app.state.node = node
     app.include_router(transport_api.router)
+    app.include_router(control_api.router)
 
     @app.get("/v1/interconn/node/health")
     async def health() -> dict:
@@ -97,6 +128,9 @@ def create_app(config: NodeConfig) -> FastAPI:
 
 
 def _error_reply(request: Request, err: PtpError) -> Response:
+    if request.url.path.startswith(CONTROL_PREFIXES):  # the control plane answers {code, msg, data}
+        kind = control_errors.BadRequest if err.http_status == 400 else control_errors.InternalError
+        return control_api.error_reply(kind(err.message))
     return transport_api.reply(format_of(request.headers.get("content-type")), err.code, err.message,
                                status=err.http_status)
 
@@ -114,6 +148,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code in (404, 405) and request.url.path.startswith(CONTROL_PREFIXES):
+            return control_api.error_reply(control_errors.RouteNotFound(
+                f"no route {request.method} {request.url.path}; see docs/control.md"))
         if err.status_code == 404:
             return _error_reply(request, NotFound(f"no route {request.url.path}; see docs/api.md"))
         if err.status_code == 405:

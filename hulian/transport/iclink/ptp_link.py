@@ -22,6 +22,7 @@ Environment (the BFIA component contract, as yacl reads it):
 | `config.node_id.<party>` | every party's node id; ranks are the parties in sorted order (yacl's std::map) |
 | `config.inst_id.<party>` | institution ids (yacl requires them; we send them when present) |
 | `config.transport_ca` | hulian extension: CA bundle for an https transport |
+| `config.topic_scope` | hulian extension: topics become `<scope>:<from>-<to>` (the node sets the task id) |
 """
 from __future__ import annotations
 
@@ -75,9 +76,14 @@ def decode_outbound(body: bytes | bytearray) -> tuple[str, str, bytes]:
                        f"{data[:60]!r}); is system.transport a BFIA transport?", retryable=False)
 
 
+def link_topic(sender: str, receiver: str, scope: str = "") -> str:
+    """The topic of sender's messages to receiver: yacl's `{from}-{to}`, prefixed by `scope` when given."""
+    return f"{scope}:{sender}-{receiver}" if scope else f"{sender}-{receiver}"
+
+
 class PtpCarrier(Carrier):
     def __init__(self, transport: str, parties: Sequence[Party], rank: int, session_id: str, token: str = "",
-                 trace_id: str = "", ca_file: str | None = None, pop_timeout_s: int = 1):
+                 trace_id: str = "", ca_file: str | None = None, pop_timeout_s: int = 1, topic_scope: str = ""):
         url = transport if "://" in transport else f"{'https' if ca_file else 'http'}://{transport}"
         self.url, self.parties, self.rank = url, list(parties), rank
         self._ca, self._pop_timeout = ca_file, pop_timeout_s
@@ -91,8 +97,8 @@ class PtpCarrier(Carrier):
                 continue
             peer = {**base, H.TARGET_NODE: p.node_id, H.TARGET_INST: p.inst_id}
             peer = {k: v for k, v in peer.items() if v}
-            self._push_headers[r] = {**peer, H.TOPIC: f"{me.party_id}-{p.party_id}"}
-            self._pop_headers[r] = {**peer, H.TOPIC: f"{p.party_id}-{me.party_id}"}
+            self._push_headers[r] = {**peer, H.TOPIC: link_topic(me.party_id, p.party_id, topic_scope)}
+            self._pop_headers[r] = {**peer, H.TOPIC: link_topic(p.party_id, me.party_id, topic_scope)}
         self._local = threading.local()
         self._running = False
         self._threads: list[threading.Thread] = []
@@ -174,9 +180,10 @@ class PtpLink(IcLink):
     @classmethod
     def connect(cls, transport: str, parties: Sequence[Party], rank: int, session_id: str, token: str = "",
                 trace_id: str = "", ca_file: str | None = None, options: LinkOptions | None = None,
-                handshake: bool = True) -> PtpLink:
+                handshake: bool = True, topic_scope: str = "") -> PtpLink:
         """The root link of `parties[rank]`; `handshake` runs yacl's connect exchange (ConnectToMesh)."""
-        carrier = PtpCarrier(transport, parties, rank, session_id, token, trace_id, ca_file)
+        carrier = PtpCarrier(transport, parties, rank, session_id, token, trace_id, ca_file,
+                             topic_scope=topic_scope)
         session = Session(rank, len(parties), carrier, options or LinkOptions())
         try:
             carrier.start(session)
@@ -196,7 +203,8 @@ class PtpLink(IcLink):
             raise ValueError(f"component environment lacks {', '.join(missing)}; the scheduler must inject them")
         return cls.connect(env["system.transport"], parties, rank, env["config.session_id"],
                            env.get("config.token", ""), env.get("config.trace_id", ""),
-                           env.get("config.transport_ca") or None, **kwargs)
+                           env.get("config.transport_ca") or None,
+                           **{"topic_scope": env.get("config.topic_scope", ""), **kwargs})
 
 
 def parties_from_env(env: Mapping[str, str]) -> tuple[list[Party], int]:

@@ -1,0 +1,5 @@
+import sys
+
+from hulian.algorithms.statistics.component import main
+
+sys.exit(main())

@@ -1,0 +1,219 @@
+"""HTTP routes of the control plane (control spec §3-5): parsing, caller identity and the `{code, msg, data}`
+envelope only; the logic is in ControlService.
+
+Liberal on input: a JSON body and/or query parameters, GET or POST for reads, hyphen or underscore headers.
+East-west callers are identified by their TLS client certificate (and x-auth-sign for peers that sign), as on
+the transport; with TLS off (development) by the x-source-node-id / x-node-id header.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from hulian.control import paths as P
+from hulian.control.envelope import declared_node, envelope, role_of, task_state
+from hulian.control.errors import BadRequest, ControlError, Forbidden, InternalError, TaskNotFound
+from hulian.control.service import ControlService, integer, text
+from hulian.core.errors import PtpError
+
+log = logging.getLogger("hulian.control.api")
+router = APIRouter(tags=["control"])
+Body = dict[str, Any]
+MAX_BODY = 16 << 20
+
+
+def _node(request: Request):
+    return request.app.state.node
+
+
+def _svc(request: Request) -> ControlService:
+    svc = getattr(_node(request), "control", None)
+    if svc is None:
+        raise InternalError("the control plane is not running on this node")
+    return svc
+
+
+async def read_body(request: Request) -> tuple[Body, bytes]:
+    """JSON object body (may be absent, also on GET) merged over the query parameters."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise BadRequest(f"body of {len(raw)} bytes exceeds {MAX_BODY}")
+    body: Body = dict(request.query_params)
+    if raw.strip():
+        try:
+            obj = json.loads(raw)
+        except ValueError as e:
+            raise BadRequest(f"body is not JSON ({e}); send a JSON object") from None
+        if not isinstance(obj, dict):
+            raise BadRequest(f"body must be a JSON object, not {type(obj).__name__}")
+        body.update(obj)
+    return body, raw
+
+
+def _peer_cert(request: Request) -> bytes | None:
+    return request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
+
+
+def caller_of(request: Request, raw: bytes) -> str:
+    """The calling node: its certificate (TLS on), else what it declares (TLS off: development only)."""
+    node = _node(request)
+    if not node.config.tls.enabled:
+        return declared_node(request.headers) or node.config.node_id
+    who = node.auth.identify_peer(_peer_cert(request))
+    declared = node.auth.check_signature(who, request.method, request.url.path, request.headers)
+    if declared is not None and declared != hashlib.sha256(raw).hexdigest():
+        raise Forbidden("x-content-sha256 does not match the body: refused")
+    return who.node_id
+
+
+def _reply(request: Request, code: int, msg: str, data: Any = None, status: int = 200) -> JSONResponse:
+    return JSONResponse(envelope(code, msg, data), status_code=status)
+
+
+def error_reply(err: ControlError | PtpError) -> JSONResponse:
+    if isinstance(err, PtpError):  # certificate, signature, route table: the caller is not who it may be
+        err = Forbidden(f"{err.message} ({err.code})")
+    return JSONResponse(envelope(err.code, err.message), status_code=err.http_status)
+
+
+Handler = Callable[[Request, Body, str], Awaitable[Any]]
+
+
+def route(path: str, methods: tuple[str, ...] = ("POST",), east_west: bool = True) -> Callable[[Handler], Any]:
+    """Register `fn(request, body, caller) -> data` with parsing, identity, envelope and error mapping."""
+
+    def register(fn: Handler) -> Any:
+        async def endpoint(request: Request) -> JSONResponse:
+            try:
+                body, raw = await read_body(request)
+                caller = caller_of(request, raw) if east_west else _node(request).config.node_id
+                data = await fn(request, body, caller)
+                code = _node(request).config.control.success_code_by_peer.get(
+                    caller, _node(request).config.control.success_code)
+                return _reply(request, code, "success", data)
+            except (ControlError, PtpError) as e:
+                return error_reply(e)
+            except Exception as e:
+                log.exception("control endpoint %s failed", path)
+                return error_reply(InternalError(f"internal error ({type(e).__name__}); see the node log"))
+
+        endpoint.__doc__ = fn.__doc__  # not functools.wraps: FastAPI must see endpoint(request), not fn's signature
+        router.add_api_route(path, endpoint, methods=list(methods), name=f"{fn.__name__}_{'ew' if east_west else 'ns'}",
+                             response_class=JSONResponse)
+        return fn
+
+    return register
+
+
+def _delegate(path: str, method: str, east_west: bool = True) -> None:
+    """A route whose body goes to the service handler of the same path unchanged."""
+
+    async def handler(request: Request, body: Body, caller: str) -> Any:
+        return await getattr(_svc(request), method)(body, caller)
+
+    handler.__name__ = method
+    route(path, ("GET", "POST") if path.endswith("status_all") else ("POST",), east_west)(handler)
+
+
+# ---- east-west (between platforms) --------------------------------------------------------------------------
+for _path, _method in ((P.CREATE_ALL, "create_all"), (P.CREATE, "create"), (P.START_JOB, "start_job"),
+                       (P.START_TASK, "start_task"), (P.STOP_ALL, "stop_all"), (P.STOP, "stop"),
+                       (P.STATUS_ALL, "status_all"), (P.POLL, "poll"), (P.CALLBACK, "callback"),
+                       (P.AUDIT_CONFIRM, "audit_confirm"), (P.TASK_LOG, "party_log")):
+    _delegate(_path, _method)
+
+
+@route(P.TASK_STOP)
+async def task_stop(request: Request, body: Body, caller: str) -> Any:
+    """Kuscia's extra, from its scheduler: stop one task by task_id (and what depends on it) here; on the
+    scheduler itself it is a stop_all of that task."""
+    svc = _svc(request)
+    task = await svc.task_named(text(body, "task_id"))
+    job = await svc.job(task["job_id"])
+    stop = svc.stop_all if job["scheduler"] == svc.me else svc.stop
+    return await stop({"job_id": task["job_id"], "task_name": task["task_name"]}, caller)
+
+
+# ---- north-south (this platform's users and components) -----------------------------------------------------
+@route(P.NS_CREATE_ALL, east_west=False)
+async def ns_create_all(request: Request, body: Body, caller: str) -> Any:
+    return await _svc(request).submit(body)
+
+
+@route(P.NS_STOP_ALL, east_west=False)
+async def ns_stop_all(request: Request, body: Body, caller: str) -> Any:
+    return await _svc(request).stop_all(body, caller)
+
+
+@route(P.NS_STOP_TASK, east_west=False)
+async def ns_stop_task(request: Request, body: Body, caller: str) -> Any:
+    text(body, "task_name")
+    return await _svc(request).stop_all(body, caller)
+
+
+@route(P.NS_STATUS_ALL, ("GET", "POST"), east_west=False)
+async def ns_status_all(request: Request, body: Body, caller: str) -> Any:
+    return await _svc(request).status_all(body, caller)
+
+
+@route(P.NS_JOB_LIST, ("GET", "POST"), east_west=False)
+async def ns_job_list(request: Request, body: Body, caller: str) -> Any:
+    return await _svc(request).job_list(text(body, "flow_id", required=False))
+
+
+def _log_args(body: Body) -> tuple[str, str, str]:
+    level = text(body, "log_level", required=False).lower() or "info"
+    if level not in ("info", "debug", "error"):
+        raise BadRequest(f"log_level {level!r} must be info, debug or error")
+    return text(body, "task_id"), role_of(body.get("role")), level
+
+
+@route(P.NS_LOG, ("GET", "POST"), east_west=False)
+async def ns_get_log(request: Request, body: Body, caller: str) -> Any:
+    task_id, role, level = _log_args(body)
+    data = await _svc(request).task_log(task_id, role, level, integer(body, "start", 0),
+                                        integer(body, "length", 1000))
+    return data["lines"]
+
+
+@route(P.NS_LOG_LINE, ("GET", "POST"), east_west=False)
+async def ns_get_log_line(request: Request, body: Body, caller: str) -> Any:
+    task_id, role, level = _log_args(body)
+    data = await _svc(request).task_log(task_id, role, level, 0, 0)
+    return {"num": data["num"]}
+
+
+@route(P.NS_REGISTER, east_west=False)
+async def ns_register(request: Request, body: Body, caller: str) -> Any:
+    return await _svc(request).register(body)
+
+
+@route(P.NS_CALLBACK, east_west=False)
+async def ns_callback(request: Request, body: Body, caller: str) -> Any:
+    """A component reports its state (RUNNING/SUCCESS/FAILED); FATE's components send role "guest" or "guest.0".
+    The component layer records it first (it owns the run) and reports to the control plane through on_status."""
+    state = task_state(body.get("status"))
+    if state is None:
+        raise BadRequest(f"status {body.get('status')!r} must be RUNNING, SUCCESS or FAILED")
+    task_id, role = text(body, "task_id"), role_of(body.get("role"))
+    message = str(body.get("message") or body.get("msg") or "")
+    runner = _node(request).components
+    if runner is None or not hasattr(runner, "on_callback"):
+        svc = _svc(request)
+        if not await svc.runs_here(task_id, role):
+            raise TaskNotFound(f"task_id {task_id!r} (role {role or 'any'!r}) does not run on this node")
+        await svc.on_status(task_id, role, state, message)
+        return {}
+    try:
+        known = await runner.on_callback(task_id, role, state.value, message)
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
+    if not known:
+        raise TaskNotFound(f"task_id {task_id!r} (role {role or 'any'!r}) does not run on this node")
+    return {}

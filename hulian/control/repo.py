@@ -1,0 +1,85 @@
+"""Reads and writes of the control tables, as synchronous functions of a connection (run them through
+`Database.run`, which keeps them off the event loop and serialises SQLite writes)."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from hulian.control.models import jobs, party_tasks, tasks
+
+Row = dict[str, Any]
+
+
+def _rows(result) -> list[Row]:
+    return [dict(r._mapping) for r in result]
+
+
+def get_job(conn: Connection, job_id: str) -> Row | None:
+    rows = _rows(conn.execute(select(jobs).where(jobs.c.job_id == job_id)))
+    return rows[0] if rows else None
+
+
+def insert_job(conn: Connection, **values: Any) -> None:
+    now = time.time()
+    conn.execute(jobs.insert().values(created_at=now, updated_at=now, **values))
+
+
+def update_job(conn: Connection, job_id: str, **values: Any) -> None:
+    conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(updated_at=time.time(), **values))
+
+
+def jobs_where(conn: Connection, scheduler: str | None = None, flow_id: str | None = None,
+               statuses: tuple[str, ...] | None = None) -> list[Row]:
+    q = select(jobs)
+    if scheduler is not None:
+        q = q.where(jobs.c.scheduler == scheduler)
+    if flow_id:
+        q = q.where(jobs.c.flow_id == flow_id)
+    if statuses:
+        q = q.where(jobs.c.status.in_(statuses))
+    return _rows(conn.execute(q.order_by(jobs.c.created_at)))
+
+
+def get_tasks(conn: Connection, job_id: str) -> list[Row]:
+    return _rows(conn.execute(select(tasks).where(tasks.c.job_id == job_id)))
+
+
+def task_by_id(conn: Connection, task_id: str) -> Row | None:
+    rows = _rows(conn.execute(select(tasks).where(tasks.c.task_id == task_id)))
+    return rows[0] if rows else None
+
+
+def upsert_task(conn: Connection, job_id: str, task_name: str, **values: Any) -> None:
+    key = (tasks.c.job_id == job_id) & (tasks.c.task_name == task_name)
+    values["updated_at"] = time.time()
+    if conn.execute(select(tasks.c.job_id).where(key)).first() is None:
+        conn.execute(tasks.insert().values(job_id=job_id, task_name=task_name, **{"status": "PENDING", **values}))
+    else:
+        conn.execute(tasks.update().where(key).values(**values))
+
+
+def get_parties(conn: Connection, job_id: str | None = None, task_id: str | None = None) -> list[Row]:
+    q = select(party_tasks)
+    if job_id is not None:
+        q = q.where(party_tasks.c.job_id == job_id)
+    if task_id is not None:
+        q = q.where(party_tasks.c.task_id == task_id)
+    return _rows(conn.execute(q))
+
+
+def insert_party(conn: Connection, **values: Any) -> bool:
+    """Insert a (task, role) row unless present; True when inserted."""
+    key = (party_tasks.c.task_id == values["task_id"]) & (party_tasks.c.role == values["role"])
+    if conn.execute(select(party_tasks.c.role).where(key)).first() is not None:
+        return False
+    now = time.time()
+    conn.execute(party_tasks.insert().values(last_seen=now, updated_at=now, **values))
+    return True
+
+
+def update_party(conn: Connection, task_id: str, role: str, **values: Any) -> None:
+    key = (party_tasks.c.task_id == task_id) & (party_tasks.c.role == role)
+    conn.execute(party_tasks.update().where(key).values(updated_at=time.time(), **values))

@@ -1,0 +1,98 @@
+"""The node's datasets: a local CSV or Parquet file registered as `namespace#name` is placed in the storage
+layout (`<namespace>/<name>/data_0` + `metadata`) so components find it by its address.
+
+The metadata is the record (no separate table): columns, row count, format, size, source file and time;
+`list_datasets` and `dataset_info` read it back. Rows are counted streaming, so a large file costs time,
+not memory.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from hulian.core.config import NodeConfig
+from hulian.data.storage import FileStorage, S3Storage, Storage, StorageError, check_part, open_storage
+from hulian.data.table import CSV_BLOCK_BYTES, TableError, table_format
+
+
+def storage_url(config: NodeConfig) -> str:
+    """The node's `system.storage`: `storage.url`, else a `storage` directory under the data directory."""
+    return config.storage.url or (Path(config.data_dir) / "storage").resolve().as_uri()
+
+
+def node_storage(config: NodeConfig) -> Storage:
+    """The node's storage engine (what `hulian data add` and the dataset routes use)."""
+    return open_storage(storage_url(config))
+
+
+def describe_file(path: Path) -> dict[str, Any]:
+    """Format, columns and row count of a CSV or Parquet file (CSV counted in blocks, all columns as text)."""
+    fmt = table_format(path)
+    try:
+        if fmt == "parquet":
+            meta = pq.ParquetFile(path).metadata
+            return {"format": fmt, "columns": list(meta.schema.to_arrow_schema().names), "count": meta.num_rows}
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES))
+        columns = list(reader.schema.names)
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                                convert_options=pacsv.ConvertOptions(include_columns=columns[:1],
+                                                                     column_types={columns[0]: "string"}))
+        return {"format": fmt, "columns": columns, "count": sum(b.num_rows for b in reader)}
+    except (OSError, ValueError) as e:  # ArrowInvalid is a ValueError
+        raise TableError(f"{path}: cannot read it as {fmt.upper()} ({e})") from None
+
+
+def _place(src: Path, dest: Path, link: bool) -> None:
+    """Hard-link when asked and possible (same filesystem), else copy; atomic at the destination."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.unlink(missing_ok=True)
+    if link:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+    else:
+        shutil.copyfile(src, tmp)
+    tmp.replace(dest)
+
+
+def register_dataset(storage: Storage, namespace: str, name: str, file: str | Path, *, link: bool = False,
+                     replace: bool = False, description: str = "") -> dict[str, Any]:
+    """Register `file` as dataset `namespace#name`; returns its metadata. Refuses to overwrite unless
+    `replace`; `link` hard-links into file storage instead of copying (the source must then stay unchanged)."""
+    check_part(namespace, "namespace")
+    check_part(name, "name")
+    src = Path(file)
+    if not src.is_file():
+        raise StorageError(f"{src} does not exist or is not a file")
+    if isinstance(storage, S3Storage):
+        storage.ensure_bucket()
+    if not replace and storage.exists(namespace, name):
+        raise StorageError(f"dataset {namespace}#{name} already exists; choose another name or replace it")
+    info = describe_file(src)
+    metadata = {"namespace": namespace, "name": name, **info, "partitions": 1, "size": src.stat().st_size,
+                "source_file": str(src.resolve()), "description": description,
+                "registered_at": round(time.time(), 3)}
+    if isinstance(storage, S3Storage):
+        storage.upload(src, namespace, name)
+    else:
+        _place(src, storage.output_path(namespace, name), link and isinstance(storage, FileStorage))
+    storage.write_metadata(namespace, name, metadata)
+    return metadata
+
+
+def dataset_info(storage: Storage, namespace: str, name: str) -> dict[str, Any] | None:
+    """The metadata of a registered dataset, None when unknown."""
+    return storage.read_metadata(namespace, name)
+
+
+def list_datasets(storage: Storage) -> list[dict[str, Any]]:
+    """Metadata of every dataset the storage holds (those written with metadata)."""
+    return [m for ns, n in storage.list_datasets() if (m := storage.read_metadata(ns, n)) is not None]

@@ -1,0 +1,252 @@
+"""The control routes in process (TLS off, callers declared by header): the scheduler running one-node jobs,
+FATE-Flow's and Kuscia's request shapes, and envelopes for bad input."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hulian.control import paths as P
+from hulian.control.envelope import parse_reply
+from tests.control.fakes import make_app, two_task_job
+
+
+@pytest.fixture
+def node(tmp_path):
+    app, runner = make_app(tmp_path, success_code_by_peer={"kuscia": 200})
+    with TestClient(app) as client:
+        yield client, runner
+
+
+def ok(resp, code: int = 0):
+    body = resp.json()
+    assert resp.status_code == 200 and body["code"] == code, body
+    return body["data"]
+
+
+def wait_status(client, job_id: str, want: str = "FINISHED", timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = ok(client.get(P.NS_STATUS_ALL, params={"job_id": job_id}))
+        if data["job_status"] == want:
+            return data
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} not {want}: {data}")
+
+
+def test_two_task_job_runs_to_finished(node):
+    client, runner = node
+    job_id = ok(client.post(P.NS_CREATE_ALL, json={**two_task_job(), "flow_id": "flow-1"}))["job_id"]
+    assert job_id.startswith("job-")
+    data = wait_status(client, job_id)
+    tasks = {t["task_name"]: t for t in data["tasks"]}
+    assert {t["status"] for t in tasks.values()} == {"SUCCESS"}
+    assert data["status"]["psi_0"] == "SUCCESS" and data["status"][tasks["stats_0"]["task_id"]] == "SUCCESS"
+    psi_id = tasks["psi_0"]["task_id"]
+    launch = runner.launches[(tasks["stats_0"]["task_id"], "host.0")]
+    assert launch.inputs == {"data": {"namespace": f"{job_id}-host-0", "name": f"{psi_id}-result"}}
+    assert launch.parameters == {"columns": ["a"]} and launch.session_id == f"session_{job_id}"
+    assert runner.launches[(psi_id, "guest.0")].inputs == {"data": {"namespace": "ns", "name": "guest"}}
+    assert ok(client.get(P.NS_JOB_LIST, params={"flow_id": "flow-1"})) == {"job_list": {job_id: "FINISHED"}}
+    assert ok(client.get(P.NS_LOG, params={"task_id": psi_id, "role": "host.0", "start": 1, "length": 1})) == \
+        ["host.0 line 1"]
+    assert ok(client.get(P.NS_LOG_LINE, params={"task_id": psi_id, "log_level": "info"})) == {"num": 3}
+    # idempotent: a repeated east-west create_all of the same job is accepted
+    body = {**two_task_job(), "job_id": job_id, "flow_id": "flow-1"}
+    assert ok(client.post(P.CREATE_ALL, json=body)) == {"job_id": job_id}
+
+
+def test_failed_party_stops_the_job_with_its_error(node):
+    client, runner = node
+    runner.fail[("psi", "host.0")] = "host exploded: table missing"
+    job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
+    data = wait_status(client, job_id)
+    tasks = {t["task_name"]: t for t in data["tasks"]}
+    assert tasks["psi_0"]["status"] == "FAILED"
+    assert "host exploded" in data["message"] and "host.0" in data["message"]
+    assert tasks["psi_0"]["parties"]["host.0"]["message"] == "host exploded: table missing"
+    assert tasks["stats_0"]["status"] == "PENDING"  # never started
+    assert ok(client.get(P.NS_LOG, params={"task_id": tasks["psi_0"]["task_id"]}))[0].startswith("host.0")
+
+
+def test_stop_task_cascades_downstream(node):
+    client, runner = node
+    runner.hold.add("psi")
+    job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
+    wait_status(client, job_id, "RUNNING")
+    ok(client.post(P.NS_STOP_TASK, json={"job_id": job_id, "task_name": "psi_0"}))
+    data = wait_status(client, job_id)
+    assert {t["task_name"]: t["status"] for t in data["tasks"]} == {"psi_0": "FAILED", "stats_0": "FAILED"}
+    assert all(s == "FAILED" for s, _ in runner.states.values())
+    ok(client.post(P.NS_STOP_ALL, json={"job_id": job_id}))  # stopping a finished job is a no-op
+
+
+def test_callback_sync_type(node):
+    client, _ = node
+    job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job(sync_type="callback")))["job_id"]
+    assert wait_status(client, job_id)["status"]["stats_0"] == "SUCCESS"
+
+
+def fate_headers() -> dict[str, str]:
+    return {"x_node_id": "fate", "x_auth_sign": "", "x_nonce": "n", "x_trace_id": "",
+            "x_timestamp": str(int(time.time() * 1000))}
+
+
+def test_fate_flow_scheduler_drives_us_as_a_party(node):
+    """FATE as scheduler: underscore headers, code 0, poll with role "" and before task/start."""
+    client, runner = node
+    job = two_task_job(guest="fate", host="n1")
+    body = {"job_id": "202401010000001", **job}
+    hdr = fate_headers()
+    assert ok(client.post(P.CREATE, json=body, headers=hdr)) == {"status": "READY"}
+    ok(client.post(P.CREATE, json=body, headers=hdr))  # duplicate create
+    ok(client.post(P.START_JOB, json={"job_id": body["job_id"]}, headers=hdr))
+    ok(client.post(P.START_JOB, json={"job_id": body["job_id"]}, headers=hdr))
+    assert ok(client.post(P.POLL, json={"task_id": "uuid-1", "role": ""}, headers=hdr))["status"] == "PENDING"
+    start = {"job_id": body["job_id"], "task_id": "uuid-1", "task_name": "psi_0"}
+    ok(client.post(P.START_TASK, json=start, headers=hdr))
+    ok(client.post(P.START_TASK, json=start, headers=hdr))
+    assert list(runner.launches) == [("uuid-1", "host.0")]
+    deadline = time.monotonic() + 5
+    while ok(client.post(P.POLL, json={"task_id": "uuid-1", "role": ""}, headers=hdr))["status"] != "SUCCESS":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    ok(client.post(P.STOP, json={"job_id": body["job_id"], "task_name": "psi_0"}, headers=hdr))
+    ok(client.post(P.STOP, json={"job_id": body["job_id"]}, headers=hdr))
+    resp = client.post(P.START_TASK, json={**start, "task_id": "uuid-2", "task_name": "stats_0"}, headers=hdr)
+    assert resp.json()["code"] == 4010  # the job is FINISHED
+    # another node may not drive this job
+    resp = client.post(P.START_JOB, json={"job_id": body["job_id"]}, headers={"x-node-id": "kuscia"})
+    assert resp.json()["code"] == 4003
+
+
+def test_fate_reads_status_all_by_get_with_json_body(node):
+    client, _ = node
+    job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
+    wait_status(client, job_id)
+    resp = client.request("GET", P.STATUS_ALL, json={"job_id": job_id}, headers={"x_node_id": "n1"})
+    data = ok(resp)
+    assert data["job_status"] == "FINISHED" and data["status"]["psi_0"] == "SUCCESS"
+    assert ok(client.post(P.STATUS_ALL + f"?job_id={job_id}"))["job_status"] == "FINISHED"
+
+
+def test_kuscia_shapes_get_code_200(node):
+    client, runner = node
+    job = two_task_job(guest="kuscia", host="n1")
+    for comp in job["dag"]["components"]:
+        comp["module_name"] = comp.pop("componentName")
+        comp["code"] = "test-image"
+    body = {"job_id": "kjob-1", **job}
+    hdr = {"X-Node-Id": "kuscia", "X-Timestamp": str(int(time.time()))}  # seconds
+    assert ok(client.post(P.CREATE, json=body, headers=hdr), code=200)["status"] == "READY"
+    ok(client.post(P.START_JOB, json={"job_id": "kjob-1"}, headers=hdr), code=200)
+    ok(client.post(P.START_TASK, json={"job_id": "kjob-1", "task_id": "kjob-1-abc", "task_name": "psi_0"},
+                   headers=hdr), code=200)
+    assert runner.launches[("kjob-1-abc", "host.0")].provider == "test"
+    ok(client.post(P.TASK_STOP, json={"task_id": "kjob-1-abc"}, headers=hdr), code=200)
+
+
+def test_peer_replies_are_read_liberally():
+    assert parse_reply(200, b'{"code": 200, "message": "ok", "data": {"status": "RUNNING"}}')[0]
+    assert parse_reply(200, b'{"code": "0", "msg": "", "data": {}}')[0]
+    assert not parse_reply(200, b'{"code": 6000, "message": "task not found"}')[0]
+    assert parse_reply(200, b'{"code": 400, "msg": "Job already exists"}')[2] == "Job already exists"
+    assert not parse_reply(500, b"<html>")[0]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "code", "names"), [
+    ("POST", P.NS_CREATE_ALL, {}, 4001, "dag"),
+    ("POST", P.NS_CREATE_ALL, {"dag": {"components": []}, "config": {}}, 4001, "dag.components"),
+    ("POST", P.CREATE, {"job_id": 5, "dag": 1}, 4001, "dag"),
+    ("POST", P.START_JOB, {}, 4000, "job_id"),
+    ("POST", P.START_JOB, {"job_id": "nope"}, 4004, "nope"),
+    ("POST", P.POLL, {"role": "guest"}, 4000, "task_id"),
+    ("POST", P.CALLBACK, {"task_id": "t", "status": "WEIRD"}, 4000, "status"),
+    ("POST", P.NS_CALLBACK, {"task_id": "t", "status": "SUCCESS", "role": "guest.0"}, 4005, "t"),
+    ("GET", P.NS_LOG, {"task_id": "t", "log_level": "verbose"}, 4000, "log_level"),
+    ("GET", P.NS_STATUS_ALL, {}, 4000, "job_id"),
+    ("POST", P.NS_REGISTER, {"component_info": "x"}, 4000, "component_info"),
+    ("POST", P.AUDIT_CONFIRM, {"job_id": "j", "status": "MAYBE"}, 4004, "j"),
+    ("GET", P.CREATE, {}, 4006, "no route GET"),
+    ("POST", P.EW + "/job/nothing", {}, 4006, "no route"),
+])
+def test_bad_input_gets_a_code_and_a_message(node, method, path, body, code, names):
+    client, _ = node
+    resp = client.request(method, path, json=body) if method == "POST" else client.get(path, params=body)
+    out = resp.json()
+    assert out["code"] == code and names in out["msg"], out
+    assert resp.status_code < 500
+
+
+def test_not_json_body(node):
+    client, _ = node
+    out = client.post(P.CREATE, content=b"{nope", headers={"content-type": "application/json"}).json()
+    assert out["code"] == 4000 and "JSON" in out["msg"]
+
+
+def test_task_timeout_fails_the_job(tmp_path):
+    app, runner = make_app(tmp_path, timeout_grace_seconds=0)
+    runner.hold.add("psi")
+    job = two_task_job()
+    job["config"]["task_params"]["common"]["psi_0"] = {"system": {"timeout": 0.3}}
+    with TestClient(app) as client:
+        job_id = ok(client.post(P.NS_CREATE_ALL, json=job))["job_id"]
+        data = wait_status(client, job_id)
+    assert "timed out" in data["message"], data
+    psi = runner.launches[next(iter(runner.launches))]
+    assert psi.timeout_seconds == 0.3  # the component layer gets it too
+    assert all(s == "FAILED" for s, _ in runner.states.values())  # stopped everywhere
+
+
+def test_scheduler_resumes_from_the_database(tmp_path):
+    """A node that restarts (new app on the same database) finishes the job a previous run left RUNNING."""
+    app, runner = make_app(tmp_path)
+    runner.hold.add("psi")
+    with TestClient(app) as client:
+        job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
+        wait_status(client, job_id, "RUNNING")
+    app, runner = make_app(tmp_path)  # the held psi was lost with the old component layer: relaunched
+    with TestClient(app) as client:
+        data = wait_status(client, job_id, timeout=20)
+    assert {t["status"] for t in data["tasks"]} == {"SUCCESS"}, data
+
+
+def test_party_stops_a_job_its_scheduler_ended_while_it_was_away(node):
+    """A party that missed the final job/stop learns it from the scheduler's status_all."""
+    client, runner = node
+    runner.hold.add("psi")
+    body = {"job_id": "missed-stop", **two_task_job(guest="fate", host="n1")}
+    hdr = fate_headers()
+    ok(client.post(P.CREATE, json=body, headers=hdr))
+    ok(client.post(P.START_JOB, json={"job_id": "missed-stop"}, headers=hdr))
+    ok(client.post(P.START_TASK, json={"job_id": "missed-stop", "task_id": "t-1", "task_name": "psi_0"},
+                   headers=hdr))
+    svc = client.app.state.node.control
+
+    async def scheduler_says_finished(node_id, path, body, method="POST", retries=None):
+        assert (node_id, path) == ("fate", P.STATUS_ALL)
+        return {"job_status": "FINISHED", "status": {}}
+
+    svc.client.call = scheduler_says_finished
+    client.portal.call(svc._check_schedulers)
+    assert ok(client.get(P.NS_JOB_LIST))["job_list"]["missed-stop"] == "FINISHED"
+    assert runner.states[("t-1", "host.0")][0] == "FAILED"
+
+
+def test_unreachable_party_rejects_the_job(node):
+    client, _ = node
+    job = two_task_job(guest="n1", host="fate")  # fate's url answers nothing
+    out = client.post(P.NS_CREATE_ALL, json={**job, "job_id": "job-r"}).json()
+    assert out["code"] == 5002 and "node fate refused the job" in out["msg"], out
+    data = ok(client.get(P.NS_STATUS_ALL, params={"job_id": "job-r"}))
+    assert data["job_status"] == "REJECTED" and "fate" in data["message"]
+
+
+def test_audit_confirm_rejected(node):
+    client, runner = node
+    runner.hold.add("psi")
+    job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
+    ok(client.post(P.AUDIT_CONFIRM, json={"job_id": job_id, "status": "READY"}))
+    ok(client.post(P.AUDIT_CONFIRM, json={"job_id": job_id, "status": "REJECTED"}))
+    assert wait_status(client, job_id, "REJECTED")["message"] == "rejected by node n1"
