@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from hulian.cli.platform import data_app, job_app
 from hulian.cli.psi import psi
 
 app = typer.Typer(help="hulian (互联): a BFIA-interoperable privacy-computing node", no_args_is_help=True)
@@ -14,6 +15,8 @@ token_app = typer.Typer(help="Session tokens for containers.", no_args_is_help=T
 app.add_typer(node_app, name="node")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(token_app, name="token")
+app.add_typer(data_app, name="data")
+app.add_typer(job_app, name="job")
 app.command("psi")(psi)
 
 

@@ -7,10 +7,14 @@ the transport; with TLS off (development) by the x-source-node-id / x-node-id he
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import hmac
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,6 +25,10 @@ from hulian.control.envelope import declared_node, envelope, role_of, task_state
 from hulian.control.errors import BadRequest, ControlError, Forbidden, InternalError, TaskNotFound
 from hulian.control.service import ControlService, integer, text
 from hulian.core.errors import PtpError
+from hulian.data.registry import list_datasets, node_storage, register_dataset
+from hulian.data.storage import StorageError
+from hulian.data.table import TableError
+from hulian.wire import headers as H
 
 log = logging.getLogger("hulian.control.api")
 router = APIRouter(tags=["control"])
@@ -72,6 +80,33 @@ def caller_of(request: Request, raw: bytes) -> str:
     return who.node_id
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def check_platform_caller(request: Request, path: str) -> None:
+    """North-south routes serve this platform's own users and components, on the port peers reach too: with
+    TLS on they need the node's admin token (`x-ptp-token`, or `Authorization: Bearer`); a task callback is
+    also accepted from this machine (local components) or with the task session's token. TLS off is
+    development only and open."""
+    node = _node(request)
+    if not node.config.tls.enabled:
+        return
+    token = H.get(request.headers, H.TOKEN) or request.headers.get("authorization", "").removeprefix("Bearer ")
+    admin = node.config.security.admin_token
+    if token and admin and hmac.compare_digest(token.encode(), admin.encode()):
+        return
+    if path == P.NS_CALLBACK:
+        if request.client is not None and request.client.host in LOOPBACK:
+            return
+        session = H.get(request.headers, H.SESSION_ID)
+        if token and session:
+            node.auth.check_token(session, token)  # raises Unauthorized naming why
+            return
+    log.warning("refused %s from %s: no admin token", path, request.client.host if request.client else "?")
+    raise Forbidden(f"{path} needs this node's admin token in x-ptp-token (or Authorization: Bearer); "
+                    "`hulian cluster up` writes it to cluster.json as admin_token")
+
+
 def _reply(request: Request, code: int, msg: str, data: Any = None, status: int = 200) -> JSONResponse:
     return JSONResponse(envelope(code, msg, data), status_code=status)
 
@@ -92,7 +127,11 @@ def route(path: str, methods: tuple[str, ...] = ("POST",), east_west: bool = Tru
         async def endpoint(request: Request) -> JSONResponse:
             try:
                 body, raw = await read_body(request)
-                caller = caller_of(request, raw) if east_west else _node(request).config.node_id
+                if east_west:
+                    caller = caller_of(request, raw)
+                else:
+                    check_platform_caller(request, path)
+                    caller = _node(request).config.node_id
                 data = await fn(request, body, caller)
                 code = _node(request).config.control.success_code_by_peer.get(
                     caller, _node(request).config.control.success_code)
@@ -217,3 +256,44 @@ async def ns_callback(request: Request, body: Body, caller: str) -> Any:
     if not known:
         raise TaskNotFound(f"task_id {task_id!r} (role {role or 'any'!r}) does not run on this node")
     return {}
+
+
+# ---- datasets (hulian extension: `hulian data add`) ---------------------------------------------------------
+@router.post(P.NS_DATASET_UPLOAD)
+async def dataset_upload(request: Request) -> JSONResponse:
+    """Register the uploaded CSV/Parquet body as dataset `namespace#name` (query parameters; `format` csv or
+    parquet, `replace` true to overwrite). The body is streamed to a temporary file first, never held whole."""
+    node = _node(request)
+    tmp: Path | None = None
+    try:
+        check_platform_caller(request, P.NS_DATASET_UPLOAD)
+        q = request.query_params
+        namespace, name = q.get("namespace", ""), q.get("name", "")
+        fmt = q.get("format", "csv").lower()
+        if not namespace or not name:
+            raise BadRequest("namespace and name query parameters are required (dataset namespace#name)")
+        if fmt not in ("csv", "parquet"):
+            raise BadRequest(f"format={fmt!r}: use csv or parquet")
+        upload_dir = Path(node.config.data_dir) / "uploads"
+        upload_dir.mkdir(parents=True, exist_ok=True)
+        tmp = upload_dir / f"{secrets.token_hex(8)}.{fmt}"
+        with tmp.open("wb") as f:
+            async for piece in request.stream():
+                f.write(piece)
+        storage = node_storage(node.config)
+        meta = await asyncio.to_thread(register_dataset, storage, namespace, name, tmp,
+                                       replace=q.get("replace", "").lower() in ("1", "true", "yes"),
+                                       description=f"uploaded from {q.get('filename') or 'a client'}")
+        return _reply(request, 0, "success", meta)
+    except (ControlError, PtpError) as e:
+        return error_reply(e)
+    except (StorageError, TableError) as e:
+        return error_reply(BadRequest(str(e)))
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+@route(P.NS_DATASET_LIST, ("GET", "POST"), east_west=False)
+async def dataset_list(request: Request, body: Body, caller: str) -> Any:
+    return await asyncio.to_thread(list_datasets, node_storage(_node(request).config))

@@ -28,3 +28,5 @@ NS_CALLBACK = f"{NS}/task/callback"
 NS_REGISTER = "/v1/platform/component/register"
 
 PREFIXES = (EW, "/v1/platform/")
+NS_DATASET_UPLOAD = "/v1/platform/dataset/upload"  # hulian extension: `hulian data add`
+NS_DATASET_LIST = "/v1/platform/dataset/list"  # hulian extension

@@ -47,8 +47,9 @@ def job(a: ClusterNode, b: ClusterNode, host_dataset: str = "test#host", recv_ti
 
 
 def call(node: ClusterNode, method: str, path: str, **kw) -> dict:
+    """A north-south call as the platform's user makes it: with the node's admin token."""
     with container_client(node) as c:
-        out = c.request(method, path, **kw).json()
+        out = c.request(method, path, headers={"x-ptp-token": node.admin_token}, **kw).json()
     assert out["code"] == 0, out
     return out["data"]
 
@@ -90,6 +91,15 @@ def test_two_task_job_finishes_on_both_parties(pair):
     assert call(b, "GET", P.NS_JOB_LIST)["job_list"][job_id] == "FINISHED"
     stats_id = next(t["task_id"] for t in data["tasks"] if t["task_name"] == "stats_0")
     assert call(a, "GET", P.NS_LOG_LINE, params={"task_id": stats_id, "role": "host.0"})["num"] >= 0
+
+
+def test_platform_routes_need_the_admin_token(pair):
+    a, b = pair
+    with container_client(a) as c:
+        out = c.post(P.NS_CREATE_ALL, json=job(a, b))
+        wrong = c.get(P.NS_STATUS_ALL, params={"job_id": "x"}, headers={"x-ptp-token": "not-the-token"})
+    assert out.status_code == 403 and out.json()["code"] == 4003 and "admin token" in out.json()["msg"]
+    assert wrong.json()["code"] == 4003
 
 
 def test_failing_component_fails_the_job_everywhere(pair):

@@ -30,6 +30,7 @@ from hulian.transport.iclink import LinkError, LinkOptions
 from hulian.transport.iclink.ptp_link import PtpLink
 
 NAME = "ecdh_psi"
+ROLES = ("guest", "host")  # the two parties; a job's other roles (an arbiter) take no part
 INPUT_PREFIX = "runtime.component.input."
 OUTPUT_PREFIX = "runtime.component.output."
 DEFAULT_RECV_TIMEOUT = 120.0
@@ -61,7 +62,7 @@ def run(env: Mapping[str, str]) -> dict:
     source = TableSource(storage.input_path(*parse_address(given[1], given[0])), fields)
     out_ns, out_name = _output_address(env)
     timeout = float(env.get("runtime.component.parameter.recv_timeout") or DEFAULT_RECV_TIMEOUT)
-    link = PtpLink.from_env(env, options=LinkOptions(recv_timeout=timeout))
+    link = PtpLink.from_env(env, roles=ROLES, options=LinkOptions(recv_timeout=timeout))
     report = run_and_close(link, params, source, storage.output_path(out_ns, out_name), negotiate=False,
                            timeout=timeout)
     if report.output is not None:

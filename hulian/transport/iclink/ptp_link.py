@@ -31,7 +31,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,9 +195,12 @@ class PtpLink(IcLink):
         return cls(session)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ, **kwargs: Any) -> PtpLink:
-        """The link of a component container, from the BFIA environment (module doc); ranks as yacl's."""
-        parties, rank = parties_from_env(env)
+    def from_env(cls, env: Mapping[str, str] = os.environ, roles: Collection[str] | None = None,
+                 **kwargs: Any) -> PtpLink:
+        """The link of a component container, from the BFIA environment (module doc); ranks as yacl's.
+        `roles` keeps only the parties of those roles (the job may have more, e.g. an arbiter a two-party
+        algorithm does not talk to)."""
+        parties, rank = parties_from_env(env, roles)
         missing = [k for k in ("system.transport", "config.session_id") if not env.get(k)]
         if missing:
             raise ValueError(f"component environment lacks {', '.join(missing)}; the scheduler must inject them")
@@ -207,9 +210,11 @@ class PtpLink(IcLink):
                            **{"topic_scope": env.get("config.topic_scope", ""), **kwargs})
 
 
-def parties_from_env(env: Mapping[str, str]) -> tuple[list[Party], int]:
-    """(parties in rank order, own rank): parties sorted by id, as yacl's GetPartyNodeInfoFromEnv."""
-    nodes = {k[len(ENV_NODE):]: v for k, v in env.items() if k.startswith(ENV_NODE)}
+def parties_from_env(env: Mapping[str, str], roles: Collection[str] | None = None) -> tuple[list[Party], int]:
+    """(parties in rank order, own rank): parties sorted by id, as yacl's GetPartyNodeInfoFromEnv; only those
+    whose role ("guest" of "guest.0") is in `roles` when given."""
+    nodes = {k[len(ENV_NODE):]: v for k, v in env.items() if k.startswith(ENV_NODE)
+             and (roles is None or k[len(ENV_NODE):].split(".")[0] in roles)}
     me = env.get("config.self_role", "").split(",")[0].strip()
     if me not in nodes:
         raise ValueError(f"config.self_role={me!r} has no {ENV_NODE}{me} in the environment "
