@@ -97,3 +97,30 @@ def test_three_party_job_and_stop(make_cluster, tmp_path: Path):
     time.sleep(0.5)
     again = hulian("job", "status", job_id, "--cluster", str(manifest), "--node", a.node_id).stdout
     assert again.startswith(f"job {job_id}: FINISHED")
+
+
+def test_stop_mid_run_stops_every_party(make_cluster, tmp_path: Path):
+    a, b = make_cluster(2)
+    manifest = tmp_path / "cluster0" / "cluster.json"
+    n = 300_000  # long enough (SM2) to be stopped while running
+    add(manifest, a.node_id, table(tmp_path / "g.csv", ["id", "age", "income", "balance"],
+                                   [[f"k{i}", 1, 2, 3] for i in range(n)]), "bank_customers")
+    add(manifest, b.node_id, table(tmp_path / "h.csv", ["id", "monthly_spend", "visits"],
+                                   [[f"k{i}", 1, 2] for i in range(n)]), "partner_customers")
+    conf = json.loads((EXAMPLE / "conf.json").read_text())
+    conf["task_params"]["common"]["psi_0"]["curve_type"] = "sm2"
+    (tmp_path / "conf.json").write_text(json.dumps(conf))
+    job_id = hulian("job", "submit", "--cluster", str(manifest), "--node", a.node_id,
+                    "--dag", str(EXAMPLE / "dag.json"), "--conf", str(tmp_path / "conf.json")).stdout.strip()
+    deadline = time.monotonic() + 60
+    while "psi_0    RUNNING   RUNNING       RUNNING" not in hulian(
+            "job", "status", job_id, "--cluster", str(manifest), "--node", a.node_id).stdout:
+        assert time.monotonic() < deadline, "psi_0 never ran on both parties"
+        time.sleep(0.3)
+    t0 = time.monotonic()
+    hulian("job", "stop", job_id, "--cluster", str(manifest), "--node", b.node_id)  # a party, not the scheduler
+    status = hulian("job", "status", job_id, "--watch", "--cluster", str(manifest), "--node", a.node_id).stdout
+    last = status[status.rindex(f"job {job_id}:"):]
+    assert last.startswith(f"job {job_id}: FINISHED"), last
+    assert "SUCCESS" not in last and last.count("FAILED") >= 3, last
+    assert time.monotonic() - t0 < 20
