@@ -1,22 +1,22 @@
-"""The control routes in process (TLS off, callers declared by header): the scheduler running one-node jobs,
-FATE-Flow's and Kuscia's request shapes, and envelopes for bad input."""
+"""The control routes in process (TLS off, callers declared by header) over the real component layer, whose
+test components are local processes (tests/control/component.py) told by the job's task_params to succeed,
+fail or hold: the scheduler running one-node jobs, FATE-Flow's and Kuscia's request shapes, and envelopes for
+bad input."""
 from __future__ import annotations
 
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 
 from hulian.control import paths as P
 from hulian.control.envelope import parse_reply
-from tests.control.fakes import make_app, two_task_job
+from tests.control.inprocess import component_states, launches, make_app, running, two_task_job, with_params
 
 
 @pytest.fixture
 def node(tmp_path):
-    app, runner = make_app(tmp_path, success_code_by_peer={"kuscia": 200})
-    with TestClient(app) as client:
-        yield client, runner
+    with running(make_app(tmp_path, success_code_by_peer={"kuscia": 200})) as client:
+        yield client
 
 
 def ok(resp, code: int = 0):
@@ -35,8 +35,20 @@ def wait_status(client, job_id: str, want: str = "FINISHED", timeout: float = 10
     raise AssertionError(f"job {job_id} not {want}: {data}")
 
 
+def wait_parties(client, job_id: str, task_name: str, want: str = "RUNNING", timeout: float = 10.0) -> dict:
+    """Until every party of the task is in state `want` (the component layer has reported it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = ok(client.get(P.NS_STATUS_ALL, params={"job_id": job_id}))
+        task = next((t for t in data["tasks"] if t["task_name"] == task_name), None)
+        if task and task["parties"] and all(p["status"] == want for p in task["parties"].values()):
+            return data
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_name} of job {job_id} not {want} everywhere: {data}")
+
+
 def test_two_task_job_runs_to_finished(node):
-    client, runner = node
+    client = node
     job_id = ok(client.post(P.NS_CREATE_ALL, json={**two_task_job(), "flow_id": "flow-1"}))["job_id"]
     assert job_id.startswith("job-")
     data = wait_status(client, job_id)
@@ -44,46 +56,52 @@ def test_two_task_job_runs_to_finished(node):
     assert {t["status"] for t in tasks.values()} == {"SUCCESS"}
     assert data["status"]["psi_0"] == "SUCCESS" and data["status"][tasks["stats_0"]["task_id"]] == "SUCCESS"
     psi_id = tasks["psi_0"]["task_id"]
-    launch = runner.launches[(tasks["stats_0"]["task_id"], "host.0")]
+    runs = launches(client)
+    assert len(runs) == 4  # two tasks, two parties each, all on this node
+    launch = runs[(tasks["stats_0"]["task_id"], "host.0")]
     assert launch.inputs == {"data": {"namespace": f"{job_id}-host-0", "name": f"{psi_id}-result"}}
     assert launch.parameters == {"columns": ["a"]} and launch.session_id == f"session_{job_id}"
-    assert runner.launches[(psi_id, "guest.0")].inputs == {"data": {"namespace": "ns", "name": "guest"}}
+    assert runs[(psi_id, "guest.0")].inputs == {"data": {"namespace": "ns", "name": "guest"}}
     assert ok(client.get(P.NS_JOB_LIST, params={"flow_id": "flow-1"})) == {"job_list": {job_id: "FINISHED"}}
-    assert ok(client.get(P.NS_LOG, params={"task_id": psi_id, "role": "host.0", "start": 1, "length": 1})) == \
+    # the component's captured output: the process manager's header line, then what it printed
+    lines = ok(client.get(P.NS_LOG, params={"task_id": psi_id, "role": "host.0"}))
+    assert lines[0].startswith("--- hulian: psi for host.0") and lines[1:] == [f"host.0 line {i}" for i in range(3)]
+    assert ok(client.get(P.NS_LOG, params={"task_id": psi_id, "role": "host.0", "start": 2, "length": 1})) == \
         ["host.0 line 1"]
-    assert ok(client.get(P.NS_LOG_LINE, params={"task_id": psi_id, "log_level": "info"})) == {"num": 3}
+    assert ok(client.get(P.NS_LOG_LINE, params={"task_id": psi_id, "log_level": "info"})) == {"num": 4}
     # idempotent: a repeated east-west create_all of the same job is accepted
     body = {**two_task_job(), "job_id": job_id, "flow_id": "flow-1"}
     assert ok(client.post(P.CREATE_ALL, json=body)) == {"job_id": job_id}
 
 
 def test_failed_party_stops_the_job_with_its_error(node):
-    client, runner = node
-    runner.fail[("psi", "host.0")] = "host exploded: table missing"
-    job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
+    client = node
+    job = with_params(two_task_job(), "psi_0", "host.0", fail="host exploded: table missing")
+    job_id = ok(client.post(P.NS_CREATE_ALL, json=job))["job_id"]
     data = wait_status(client, job_id)
     tasks = {t["task_name"]: t for t in data["tasks"]}
     assert tasks["psi_0"]["status"] == "FAILED"
     assert "host exploded" in data["message"] and "host.0" in data["message"]
     assert tasks["psi_0"]["parties"]["host.0"]["message"] == "host exploded: table missing"
     assert tasks["stats_0"]["status"] == "PENDING"  # never started
-    assert ok(client.get(P.NS_LOG, params={"task_id": tasks["psi_0"]["task_id"]}))[0].startswith("host.0")
+    lines = ok(client.get(P.NS_LOG, params={"task_id": tasks["psi_0"]["task_id"]}))  # the failed party's
+    assert lines[0].startswith("--- hulian: psi for host.0") and "host exploded: table missing" in lines
 
 
 def test_stop_task_cascades_downstream(node):
-    client, runner = node
-    runner.hold.add("psi")
-    job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
-    wait_status(client, job_id, "RUNNING")
+    client = node
+    job_id = ok(client.post(P.NS_CREATE_ALL, json=with_params(two_task_job(), "psi_0", hold=True)))["job_id"]
+    wait_parties(client, job_id, "psi_0", "RUNNING")
     ok(client.post(P.NS_STOP_TASK, json={"job_id": job_id, "task_name": "psi_0"}))
     data = wait_status(client, job_id)
     assert {t["task_name"]: t["status"] for t in data["tasks"]} == {"psi_0": "FAILED", "stats_0": "FAILED"}
-    assert all(s == "FAILED" for s, _ in runner.states.values())
+    states = component_states(client)
+    assert len(states) == 2 and set(states.values()) == {("FAILED", "stopped")}  # both psi processes killed
     ok(client.post(P.NS_STOP_ALL, json={"job_id": job_id}))  # stopping a finished job is a no-op
 
 
 def test_callback_sync_type(node):
-    client, _ = node
+    client = node
     job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job(sync_type="callback")))["job_id"]
     assert wait_status(client, job_id)["status"]["stats_0"] == "SUCCESS"
 
@@ -95,7 +113,7 @@ def fate_headers() -> dict[str, str]:
 
 def test_fate_flow_scheduler_drives_us_as_a_party(node):
     """FATE as scheduler: underscore headers, code 0, poll with role "" and before task/start."""
-    client, runner = node
+    client = node
     job = two_task_job(guest="fate", host="n1")
     body = {"job_id": "202401010000001", **job}
     hdr = fate_headers()
@@ -107,7 +125,7 @@ def test_fate_flow_scheduler_drives_us_as_a_party(node):
     start = {"job_id": body["job_id"], "task_id": "uuid-1", "task_name": "psi_0"}
     ok(client.post(P.START_TASK, json=start, headers=hdr))
     ok(client.post(P.START_TASK, json=start, headers=hdr))
-    assert list(runner.launches) == [("uuid-1", "host.0")]
+    assert list(launches(client)) == [("uuid-1", "host.0")]
     deadline = time.monotonic() + 5
     while ok(client.post(P.POLL, json={"task_id": "uuid-1", "role": ""}, headers=hdr))["status"] != "SUCCESS":
         assert time.monotonic() < deadline
@@ -122,7 +140,7 @@ def test_fate_flow_scheduler_drives_us_as_a_party(node):
 
 
 def test_fate_reads_status_all_by_get_with_json_body(node):
-    client, _ = node
+    client = node
     job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
     wait_status(client, job_id)
     resp = client.request("GET", P.STATUS_ALL, json={"job_id": job_id}, headers={"x_node_id": "n1"})
@@ -132,8 +150,8 @@ def test_fate_reads_status_all_by_get_with_json_body(node):
 
 
 def test_kuscia_shapes_get_code_200(node):
-    client, runner = node
-    job = two_task_job(guest="kuscia", host="n1")
+    client = node
+    job = with_params(two_task_job(guest="kuscia", host="n1"), "psi_0", hold=True)
     for comp in job["dag"]["components"]:
         comp["module_name"] = comp.pop("componentName")
         comp["code"] = "test-image"
@@ -143,8 +161,9 @@ def test_kuscia_shapes_get_code_200(node):
     ok(client.post(P.START_JOB, json={"job_id": "kjob-1"}, headers=hdr), code=200)
     ok(client.post(P.START_TASK, json={"job_id": "kjob-1", "task_id": "kjob-1-abc", "task_name": "psi_0"},
                    headers=hdr), code=200)
-    assert runner.launches[("kjob-1-abc", "host.0")].provider == "test"
+    assert launches(client)[("kjob-1-abc", "host.0")].provider == "test"
     ok(client.post(P.TASK_STOP, json={"task_id": "kjob-1-abc"}, headers=hdr), code=200)
+    assert component_states(client)[("kjob-1-abc", "host.0")] == ("FAILED", "stopped")
 
 
 def test_peer_replies_are_read_liberally():
@@ -172,7 +191,7 @@ def test_peer_replies_are_read_liberally():
     ("POST", P.EW + "/job/nothing", {}, 4006, "no route"),
 ])
 def test_bad_input_gets_a_code_and_a_message(node, method, path, body, code, names):
-    client, _ = node
+    client = node
     resp = client.request(method, path, json=body) if method == "POST" else client.get(path, params=body)
     out = resp.json()
     assert out["code"] == code and names in out["msg"], out
@@ -180,43 +199,43 @@ def test_bad_input_gets_a_code_and_a_message(node, method, path, body, code, nam
 
 
 def test_not_json_body(node):
-    client, _ = node
+    client = node
     out = client.post(P.CREATE, content=b"{nope", headers={"content-type": "application/json"}).json()
     assert out["code"] == 4000 and "JSON" in out["msg"]
 
 
 def test_task_timeout_fails_the_job(tmp_path):
-    app, runner = make_app(tmp_path, timeout_grace_seconds=0)
-    runner.hold.add("psi")
-    job = two_task_job()
-    job["config"]["task_params"]["common"]["psi_0"] = {"system": {"timeout": 0.3}}
-    with TestClient(app) as client:
+    job = with_params(two_task_job(), "psi_0", hold=True, system={"timeout": 0.3})
+    with running(make_app(tmp_path, timeout_grace_seconds=0)) as client:
         job_id = ok(client.post(P.NS_CREATE_ALL, json=job))["job_id"]
         data = wait_status(client, job_id)
-    assert "timed out" in data["message"], data
-    psi = runner.launches[next(iter(runner.launches))]
-    assert psi.timeout_seconds == 0.3  # the component layer gets it too
-    assert all(s == "FAILED" for s, _ in runner.states.values())  # stopped everywhere
+        assert "timed out" in data["message"], data
+        runs = launches(client)
+        assert len(runs) == 2 and {psi.timeout_seconds for psi in runs.values()} == {0.3}  # the component layer
+        assert next(iter(runs.values())).parameters == {"hold": True}  # gets it too, not as a parameter
+        states = component_states(client)
+        assert {s for s, _ in states.values()} == {"FAILED"}, states  # killed everywhere
 
 
 def test_scheduler_resumes_from_the_database(tmp_path):
     """A node that restarts (new app on the same database) finishes the job a previous run left RUNNING."""
-    app, runner = make_app(tmp_path)
-    runner.hold.add("psi")
-    with TestClient(app) as client:
-        job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
-        wait_status(client, job_id, "RUNNING")
-    app, runner = make_app(tmp_path)  # the held psi was lost with the old component layer: relaunched
-    with TestClient(app) as client:
+    release = tmp_path / "release-psi"
+    job = with_params(two_task_job(), "psi_0", hold=str(release))
+    with running(make_app(tmp_path), stop_runs=False) as client:  # going down leaves the psi processes be
+        job_id = ok(client.post(P.NS_CREATE_ALL, json=job))["job_id"]
+        wait_parties(client, job_id, "psi_0", "RUNNING")
+    with running(make_app(tmp_path)) as client:  # restarted: its component layer adopts the psi runs
+        assert wait_status(client, job_id, "RUNNING")["status"]["psi_0"] == "RUNNING"
+        release.touch()  # the psi processes end well while the restarted node watches them
         data = wait_status(client, job_id, timeout=20)
-    assert {t["status"] for t in data["tasks"]} == {"SUCCESS"}, data
+        assert {t["status"] for t in data["tasks"]} == {"SUCCESS"}, data
+        assert len(launches(client)) == 4  # psi ran once per party, not again
 
 
 def test_party_stops_a_job_its_scheduler_ended_while_it_was_away(node):
     """A party that missed the final job/stop learns it from the scheduler's status_all."""
-    client, runner = node
-    runner.hold.add("psi")
-    body = {"job_id": "missed-stop", **two_task_job(guest="fate", host="n1")}
+    client = node
+    body = {"job_id": "missed-stop", **with_params(two_task_job(guest="fate", host="n1"), "psi_0", hold=True)}
     hdr = fate_headers()
     ok(client.post(P.CREATE, json=body, headers=hdr))
     ok(client.post(P.START_JOB, json={"job_id": "missed-stop"}, headers=hdr))
@@ -231,11 +250,11 @@ def test_party_stops_a_job_its_scheduler_ended_while_it_was_away(node):
     svc.client.call = scheduler_says_finished
     client.portal.call(svc._check_schedulers)
     assert ok(client.get(P.NS_JOB_LIST))["job_list"]["missed-stop"] == "FINISHED"
-    assert runner.states[("t-1", "host.0")][0] == "FAILED"
+    assert component_states(client)[("t-1", "host.0")] == ("FAILED", "stopped")
 
 
 def test_unreachable_party_rejects_the_job(node):
-    client, _ = node
+    client = node
     job = two_task_job(guest="n1", host="fate")  # fate's url answers nothing
     out = client.post(P.NS_CREATE_ALL, json={**job, "job_id": "job-r"}).json()
     assert out["code"] == 5002 and "node fate refused the job" in out["msg"], out
@@ -244,9 +263,8 @@ def test_unreachable_party_rejects_the_job(node):
 
 
 def test_audit_confirm_rejected(node):
-    client, runner = node
-    runner.hold.add("psi")
-    job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
+    client = node
+    job_id = ok(client.post(P.NS_CREATE_ALL, json=with_params(two_task_job(), "psi_0", hold=True)))["job_id"]
     ok(client.post(P.AUDIT_CONFIRM, json={"job_id": job_id, "status": "READY"}))
     ok(client.post(P.AUDIT_CONFIRM, json={"job_id": job_id, "status": "REJECTED"}))
     assert wait_status(client, job_id, "REJECTED")["message"] == "rejected by node n1"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hulian.control import paths as P
 from hulian.control.errors import ALL
-from tests.control.fakes import make_app, two_task_job
+from tests.control.inprocess import make_app, running, two_task_job
 
 ROUTES = [v for k, v in vars(P).items() if k.isupper() and isinstance(v, str) and v.startswith("/v1/")]
 KNOWN = {0} | {e.code for e in ALL}
@@ -35,8 +34,7 @@ bodies = st.one_of(
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    app, _ = make_app(tmp_path_factory.mktemp("ctlfuzz"))
-    with TestClient(app) as c:
+    with running(make_app(tmp_path_factory.mktemp("ctlfuzz"))) as c:
         yield c
 
 
