@@ -104,8 +104,10 @@ def test_platform_routes_need_the_admin_token(pair):
 
 def test_failing_component_fails_the_job_everywhere(pair):
     a, b = pair
+    t0 = time.monotonic()
     job_id = call(a, "POST", P.NS_CREATE_ALL, json=job(a, b, host_dataset="test#missing"))["job_id"]
     data = wait_finished(a, job_id, timeout=60)
+    assert time.monotonic() - t0 < 15, "one party's failure must end the job within seconds"
     psi = next(t for t in data["tasks"] if t["task_name"] == "psi_0")
     assert psi["status"] == "FAILED"
     assert psi["parties"]["host.0"]["status"] == "FAILED"
