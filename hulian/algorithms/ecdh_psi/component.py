@@ -8,15 +8,13 @@ Environment read (beyond the link's, see `hulian.transport.iclink.ptp_link`):
 - `runtime.component.input.<name>`: the party's dataset {"namespace","name"} (the first one given);
 - `runtime.component.output.<name>`: where the intersecting rows go (default namespace
   `<job_id>-<role>-<index>`, name `<task_id>-result`);
-- `system.storage`: `file:///path`.
+- `system.storage`: `file:///path` or `s3://host:port?username=&password=&bucket=`.
 
 Exit status 0 with the JSON report on stdout, or 1 with the error on stderr (the component layer reports
 both); stdout/stderr are the task log.
 """
 from __future__ import annotations
 
-import json
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -24,7 +22,8 @@ from collections.abc import Mapping
 from hulian.algorithms.ecdh_psi.errors import PsiError
 from hulian.algorithms.ecdh_psi.params import ParamError, from_component_env
 from hulian.algorithms.ecdh_psi.run import run_and_close
-from hulian.data.storage import FileStorage, StorageError, parse_address
+from hulian.component.entry import component_main, default_output
+from hulian.data.storage import StorageError, parse_address, storage_from_env
 from hulian.data.table import TableError, TableSource
 from hulian.transport.iclink import LinkError, LinkOptions
 from hulian.transport.iclink.ptp_link import PtpLink
@@ -33,9 +32,8 @@ NAME = "ecdh_psi"
 ROLES = ("guest", "host")  # the two parties; a job's other roles (an arbiter) take no part
 INPUT_PREFIX = "runtime.component.input."
 OUTPUT_PREFIX = "runtime.component.output."
+OUTPUT_KEY = "result"
 DEFAULT_RECV_TIMEOUT = 120.0
-
-log = logging.getLogger("hulian.component.ecdh_psi")
 
 
 def _first(env: Mapping[str, str], prefix: str) -> tuple[str, str] | None:
@@ -45,42 +43,33 @@ def _first(env: Mapping[str, str], prefix: str) -> tuple[str, str] | None:
 
 def _output_address(env: Mapping[str, str]) -> tuple[str, str]:
     given = _first(env, OUTPUT_PREFIX)
-    if given:
-        return parse_address(given[1], given[0])
-    job = env.get("config.session_id", "job").removeprefix("session_")
-    role = env.get("config.self_role", "party.0").split(",")[0].strip().replace(".", "-")
-    return f"{job}-{role}", f"{env.get('config.task_id', 'psi')}-result"
+    return parse_address(given[1], given[0]) if given else default_output(env, OUTPUT_KEY, "psi")
 
 
 def run(env: Mapping[str, str]) -> dict:
     """Run this party's side; returns the report (raises on failure)."""
     params, fields = from_component_env(env)
-    storage = FileStorage.from_env(env)
     given = _first(env, INPUT_PREFIX)
     if given is None:
         raise StorageError(f"no {INPUT_PREFIX}<name> in the environment: the task needs the party's dataset")
-    source = TableSource(storage.input_path(*parse_address(given[1], given[0])), fields)
-    out_ns, out_name = _output_address(env)
-    timeout = float(env.get("runtime.component.parameter.recv_timeout") or DEFAULT_RECV_TIMEOUT)
-    link = PtpLink.from_env(env, roles=ROLES, options=LinkOptions(recv_timeout=timeout))
-    report = run_and_close(link, params, source, storage.output_path(out_ns, out_name), negotiate=False,
-                           timeout=timeout)
-    if report.output is not None:
-        storage.write_metadata(out_ns, out_name, {"columns": source.columns, "count": report.output_rows,
-                                                  "format": "csv", "source": NAME})
+    storage = storage_from_env(env)
+    try:
+        source = TableSource(storage.input_path(*parse_address(given[1], given[0])), fields)
+        out_ns, out_name = _output_address(env)
+        timeout = float(env.get("runtime.component.parameter.recv_timeout") or DEFAULT_RECV_TIMEOUT)
+        link = PtpLink.from_env(env, roles=ROLES, options=LinkOptions(recv_timeout=timeout))
+        report = run_and_close(link, params, source, storage.output_path(out_ns, out_name), negotiate=False,
+                               timeout=timeout)
+        if report.output is not None:
+            storage.write_metadata(out_ns, out_name, {"columns": source.columns, "count": report.output_rows,
+                                                      "format": "csv", "source": NAME})
+    finally:
+        storage.close()
     return {**report.as_dict(), "output_address": {"namespace": out_ns, "name": out_name}}
 
 
 def main(env: Mapping[str, str] = os.environ) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        report = run(env)
-    except (PsiError, LinkError, ParamError, StorageError, TableError, ValueError) as e:
-        print(f"{NAME} failed: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(report, ensure_ascii=False))
-    return 0
+    return component_main(NAME, run, (PsiError, LinkError, ParamError, StorageError, TableError, ValueError), env)
 
 
 if __name__ == "__main__":
