@@ -93,6 +93,25 @@ def pipelined(a, b, data: bytes, count: int) -> float:
     return len(data) * count / (time.perf_counter() - t0) / 1e6
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(a, b, data: bytes, count: int) -> str:
+    """Where the CPU goes while `count` messages are pipelined: node A, node B, and the SDKs (this process)."""
+    pids = (a.pid, b.pid, os.getpid())
+    before = [cpu_seconds(p) for p in pids]
+    t0 = time.perf_counter()
+    pipelined(a, b, data, count)
+    wall = time.perf_counter() - t0
+    used = [cpu_seconds(p) - s for p, s in zip(pids, before, strict=True)]
+    return (f"CPU seconds for {count} x {len(data) >> 20} MiB pipelined in {wall:.2f} s: node A {used[0]:.2f}, "
+            f"node B {used[1]:.2f}, SDKs {used[2]:.2f} (cores busy {sum(used) / wall:.2f})")
+
+
 def ceiling(node, data: bytes, repeat: int) -> float:
     """MB/s of a raw upload of `data` to the same server stack over the same TLS setup, sent with the
     same client the Channel SDK pushes with."""
@@ -125,6 +144,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for the record)")
     ap.add_argument("--sizes", default=",".join(n for n, _ in SIZES), help="subset, e.g. '1 KiB,64 MiB'")
     ap.add_argument("--fsync", choices=["on", "off"], default="on", help="transport.fsync of both nodes")
+    ap.add_argument("--cpu", action="store_true", help="also print where the CPU goes for 64 MiB messages")
     args = ap.parse_args()
     reps = {"1 KiB": 200, "1 MiB": 30, "64 MiB": 5}
     if args.quick:
@@ -146,6 +166,8 @@ def main() -> None:
                 print(f"{name:>7} | {statistics.median(lat) * 1e3:9.2f} ms | "
                       f"{sorted(lat)[int(len(lat) * 0.99) - 1] * 1e3:6.2f} ms | {single:10.1f} | {pipe:14.1f} | "
                       f"{ceil:12.1f} | {best / ceil:6.0%}")
+            if args.cpu:
+                print(cpu_split(a, b, os.urandom(64 << 20), 8))
         finally:
             cluster.down(Path(d))
 
