@@ -19,7 +19,7 @@ from hulian.algorithms.ecdh_psi.params import (
     parse_result_to,
 )
 from hulian.algorithms.ecdh_psi.prepare import index_duplicates
-from hulian.crypto.ecc import CurveType, HashToCurveStrategy, HashType, PointOctetFormat
+from hulian.crypto.ecc import HashToCurveStrategy, HashType, PointOctetFormat
 from hulian.data.table import canonical_keys
 from hulian.wire.interconnection.handshake import entry_pb2
 from hulian.wire.interconnection.handshake.algos.psi_pb2 import PsiDataIoProposal
@@ -39,6 +39,14 @@ def test_suite_names_numbers_and_reference_spellings():
     assert parse_result_to("all") == -1 and parse_result_to("1") == 1
     with pytest.raises(ParamError):
         parse_result_to("guest")
+
+
+def test_longest_name_wins():
+    assert build_suite("sm2", point_format="x962_uncompressed").point_format == PointOctetFormat.X962_UNCOMPRESSED
+    assert build_suite("sm2", point_format="POINT_OCTET_FORMAT_X962_HYBRID").point_format == \
+        PointOctetFormat.X962_HYBRID
+    assert build_suite("sm2", hash_type="sha3-256").hash == HashType.SHA3_256
+    assert build_suite("sm2", hash_type="sha256").hash == HashType.SHA_256
 
 
 def test_component_env_parameters():
@@ -137,4 +145,3 @@ def test_canonical_keys_trim_and_join():
     batch = pa.record_batch({"id": [" 1 ", "2", "中文 "], "k": ["a", " b", "c"], "n": [1, 2, 3]})
     assert canonical_keys(batch, ["id", "k"]) == [b"1,a", b"2,b", "中文,c".encode()]
     assert canonical_keys(batch, ["n"]) == [b"1", b"2", b"3"]
-    assert CurveType.SM2 == 2

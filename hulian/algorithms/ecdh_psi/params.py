@@ -75,11 +75,15 @@ def parse_enum(enum: type[IntEnum], value: object, name: str) -> IntEnum:
         except ValueError:
             pass
     else:
-        wanted = text.upper().replace("-", "_")
-        for member in enum:
-            if wanted == member.name or wanted.endswith("_" + member.name) or wanted.replace("_", "") == \
-                    member.name.replace("_", ""):
+        # the longest suffix that names a member wins, so "x962_uncompressed" is not read as "uncompressed"
+        parts = text.upper().replace("-", "_").split("_")
+        by_name = {m.name: m for m in enum}
+        for i in range(len(parts)):
+            if (member := by_name.get("_".join(parts[i:]))) is not None:
                 return member
+        compact = {m.name.replace("_", ""): m for m in enum}  # "sha256", "SM-3"
+        if (member := compact.get("".join(parts))) is not None:
+            return member
     accepted = ", ".join(f"{m.name.lower()} ({m.value})" for m in enum)
     raise ParamError(f"{name}={value!r} is not a known value; accepted: {accepted}")
 
