@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,28 +42,25 @@ class Exchanged:
     own_duals: np.ndarray | None   # (our distinct items x dual size), positional; None when we learn nothing
     peer_duals: np.ndarray | None  # (peer's items x dual size); None when we learn nothing
     peer_items: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def send_stream(link: Link, kind: str, payloads: Iterable[bytes], item_size: int, on_batch: Progress,
-                throttled: bool = True) -> int:
-    """Send `payloads` as one stream of batches and its empty terminal batch; returns the item count.
+                throttled: bool = True) -> None:
+    """Send `payloads` as one stream of batches and its empty terminal batch.
 
     The dual stream is sent unthrottled (as SecretFlow does): both parties' mask_peer flows send while the
     other reads, and a throttled send there could wait on a peer that waits on us."""
     peer = 1 - link.rank
     send = link.send if throttled else link.send_async
-    index = items = 0
+    index = 0
     for data in payloads:
         count = len(data) // item_size
         send(peer, EcdhPsiCipherBatch(type=kind, batch_index=index, count=count, ciphertext=data).SerializeToString(),
              f"{kind}:{index}")
         index += 1
-        items += count
         on_batch(kind, count)
     send(peer, EcdhPsiCipherBatch(type=kind, batch_index=index, is_last_batch=True).SerializeToString(),
          f"{kind}:{index}:last")
-    return items
 
 
 def recv_stream(link: Link, kind: str, item_size: int, timeout: float) -> Iterator[bytes]:
@@ -101,15 +97,14 @@ class Exchange:
                  pool: ProcessPoolExecutor, key: bytes, workdir: Path, window: int, timeout: float,
                  progress: Progress | None = None):
         self.link, self.dual_link, self.params, self.prepared = link, dual_link, params, prepared
-        self.pool, self.key, self.workdir, self.window, self.timeout = pool, key, workdir, window, timeout
+        self.pool, self.key, self.window, self.timeout = pool, key, window, timeout
         self.progress = progress or (lambda stage, n: None)
         self.rank = link.rank
         self.point_size = prepared.point_size
         self.dual_size = dual_size(params, self.point_size)
         self.self_touch = params.can_touch_results(self.rank)
         self.peer_touch = params.can_touch_results(1 - self.rank)
-        self._errors: list[BaseException] = []
-        self._seconds: dict[str, float] = {}
+        self._errors: list[PsiError] = []
         self._peer_items = 0
         self._own_duals: np.ndarray | None = None
         self._peer_path = workdir / "peer_duals.bin"
@@ -129,11 +124,10 @@ class Exchange:
         peer = None
         if self.self_touch:
             peer = np.fromfile(self._peer_path, dtype=np.uint8).reshape(-1, self.dual_size)
-        return Exchanged(self._own_duals, peer, self._peer_items, self._seconds)
+        return Exchanged(self._own_duals, peer, self._peer_items)
 
     def _guard(self, name: str, fn: Callable[[], None]) -> None:
         """Run one flow; its failure aborts the link, so the other flows stop at once instead of timing out."""
-        t0 = time.monotonic()
         try:
             fn()
         except PsiError as e:
@@ -143,8 +137,6 @@ class Exchange:
         except Exception as e:  # a bug or a resource problem: keep the cause in the log, name it in the error
             log.exception("ECDH-PSI %s failed", name)
             self._fail(PsiError(UNEXPECTED_ERROR, f"{name}: {type(e).__name__}: {e}"))
-        finally:
-            self._seconds[name] = round(time.monotonic() - t0, 3)
 
     def _fail(self, error: PsiError) -> None:
         first = not self._errors

@@ -7,7 +7,6 @@ uint64 columns: memory is 16 bytes per row plus the sort's index, not one Python
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ class Prepared:
     points_path: Path        # every row's point, in input order
     is_first: np.ndarray     # bool per row: the first row holding its key
     row_unique: np.ndarray   # per row: the index of its key among the distinct keys (in first-seen order)
-    seconds: float
 
     @property
     def duplicates(self) -> int:
@@ -60,7 +58,6 @@ class Prepared:
 def prepare(source: TableSource, pool: ProcessPoolExecutor, point_size: int, workdir: Path,
             batch_size: int, window: int) -> Prepared:
     """Hash all keys of `source` to points (spilled to `workdir`) and index the distinct keys."""
-    t0 = time.monotonic()
     points_path, hi_path, lo_path = workdir / "points.bin", workdir / "hi.bin", workdir / "lo.bin"
     rows = 0
     with points_path.open("wb") as out, hi_path.open("wb") as out_hi, lo_path.open("wb") as out_lo:
@@ -76,8 +73,7 @@ def prepare(source: TableSource, pool: ProcessPoolExecutor, point_size: int, wor
     is_first, row_unique = index_duplicates(np.fromfile(hi_path, dtype="<u8"), np.fromfile(lo_path, dtype="<u8"))
     hi_path.unlink()
     lo_path.unlink()
-    return Prepared(rows, int(is_first.sum()), point_size, points_path, is_first, row_unique,
-                    time.monotonic() - t0)
+    return Prepared(rows, int(is_first.sum()), point_size, points_path, is_first, row_unique)
 
 
 def index_duplicates(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

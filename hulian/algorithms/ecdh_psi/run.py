@@ -76,10 +76,11 @@ def run_psi(link: Link, params: PsiParams, source: TableSource, output: Path | N
     window = WINDOW_PER_WORKER * n_workers
     with tempfile.TemporaryDirectory(prefix="hulian-psi-", dir=workdir) as tmp, \
             curve_pool(params.suite, cipher.backend, params.h2c_dst, n_workers) as pool:
+        t0 = time.monotonic()
         prepared = prepare(source, pool, cipher.point_size, Path(tmp), params.batch_size, window)
         report.input_rows, report.unique_items = prepared.rows, prepared.unique
         report.duplicate_rows = prepared.duplicates
-        report.stage("prepare", time.monotonic() - prepared.seconds)
+        report.stage("prepare", t0)
         if prepared.duplicates:
             log.info("rank %d: %d of %d rows repeat a key; each distinct key is sent once and every row of an "
                      "intersecting key is output", rank, prepared.duplicates, prepared.rows)
