@@ -66,7 +66,7 @@ def psi(
     """Private set intersection with a peer by the ECDH-PSI open protocol; prints a JSON report."""
     from hulian.algorithms.ecdh_psi.errors import PsiError
     from hulian.algorithms.ecdh_psi.params import ParamError, PsiParams, build_suite, parse_result_to
-    from hulian.algorithms.ecdh_psi.run import run_and_close
+    from hulian.algorithms.ecdh_psi.run import cipher_for, run_and_close
     from hulian.data.table import TableError, TableSource
     from hulian.transport.iclink import GrpcLink, LinkError, LinkOptions
 
@@ -74,7 +74,8 @@ def psi(
         params = PsiParams(build_suite(curve, hash_type, hash2curve, point_format), truncate,
                            parse_result_to(result_to), compat)
         source = TableSource(input_file, [k.strip() for k in keys.split(",") if k.strip()])
-    except (ParamError, TableError) as e:
+        cipher_for(params, backend)  # refuse an unknown suite or backend before waiting for the peer
+    except (ParamError, TableError, PsiError) as e:
         raise typer.BadParameter(str(e)) from None
     progress = ProgressLine(sys.stderr.isatty())
     options = LinkOptions(recv_timeout=timeout, connect_retries=max(1, round(connect_timeout)))

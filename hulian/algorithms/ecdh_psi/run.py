@@ -22,7 +22,7 @@ from hulian.algorithms.ecdh_psi.exchange import Exchange, Progress
 from hulian.algorithms.ecdh_psi.params import PsiParams
 from hulian.algorithms.ecdh_psi.prepare import prepare
 from hulian.algorithms.ecdh_psi.workers import curve_pool
-from hulian.crypto.ecc import UnsupportedSuite, open_cipher
+from hulian.crypto.ecc import BackendUnavailable, EcdhCipher, UnsupportedSuite, open_cipher
 from hulian.data.table import TableSource
 from hulian.engine.pool import default_workers
 from hulian.transport.iclink import Link, LinkError
@@ -58,6 +58,14 @@ class PsiReport:
         return asdict(self)
 
 
+def cipher_for(params: PsiParams, backend: str) -> EcdhCipher:
+    """The cipher of the suite on `backend`, or PsiError naming why it cannot run here."""
+    try:
+        return open_cipher(params.suite, backend, dst=params.h2c_dst)
+    except (UnsupportedSuite, BackendUnavailable) as e:
+        raise PsiError(UNSUPPORTED_PARAMS, str(e)) from None
+
+
 def run_psi(link: Link, params: PsiParams, source: TableSource, output: Path | None, *, negotiate: bool,
             backend: str = "auto", workers: int | None = None, timeout: float = 60.0,
             handshake_timeout: float = HANDSHAKE_TIMEOUT, progress: Progress | None = None,
@@ -65,10 +73,7 @@ def run_psi(link: Link, params: PsiParams, source: TableSource, output: Path | N
     """Run one party; `negotiate` runs the v2 handshake first (rank 0 decides)."""
     if link.world_size != 2:
         raise PsiError(UNSUPPORTED_PARAMS, f"ECDH-PSI runs between two parties, the link has {link.world_size}")
-    try:
-        cipher = open_cipher(params.suite, backend, dst=params.h2c_dst)
-    except UnsupportedSuite as e:
-        raise PsiError(UNSUPPORTED_PARAMS, str(e)) from None
+    cipher = cipher_for(params, backend)
     rank = link.rank
     report = PsiReport(rank, params.describe(), cipher.backend)
     t_start = time.monotonic()
