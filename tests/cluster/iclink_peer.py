@@ -15,7 +15,7 @@ def main(mode: str, own: int, peer: int) -> None:
         link.send(0, hashlib.sha256(link.recv(0)).digest())
         sub = link.spawn()
         sub.send(0, sub.recv(0) + b"!")
-        for _ in range(15):  # read the throttled burst slowly: the sender must wait for our ACKs
+        for _ in range(15):  # read the burst sent through the window of 10: each read ACKs one
             link.recv(0)
         link.close(timeout=20)
     elif mode == "die":

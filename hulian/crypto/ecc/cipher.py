@@ -54,7 +54,7 @@ class EcdhCipher(ABC):
         return buf.reshape(-1, self.point_size)
 
     @staticmethod
-    def _check_key(key: bytes, size: int = 32) -> bytes:
-        if not isinstance(key, bytes | bytearray | memoryview) or len(key) != size:
-            raise ValueError(f"key must be {size} bytes")
+    def _check_key(key: bytes) -> bytes:
+        if not isinstance(key, bytes | bytearray | memoryview) or len(key) != 32:
+            raise ValueError("key must be 32 bytes")
         return bytes(key)

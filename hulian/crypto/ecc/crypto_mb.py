@@ -104,30 +104,34 @@ def _failed_lanes(status: int) -> list[int]:
     return [lane for lane in range(8) if (status >> (4 * lane)) & 0xF]
 
 
+def _mb8(call, key: bytes, inputs: list[np.ndarray], tail: tuple = ()) -> tuple[np.ndarray, list[int]]:
+    """Run an mb8 function `call(out, keys, *inputs, *tail)` over nx32 uint8 `inputs`, 8 rows a call, with the
+    same 32-byte `key` in every lane → (nx32 uint8 results, indices crypto_mb flagged)."""
+    n = inputs[0].shape[0]
+    out = np.empty((n, 32), dtype=np.uint8)
+    if n == 0:
+        return out, []
+    srcs = [np.ascontiguousarray(a, dtype=np.uint8) for a in inputs]
+    scratch = np.empty((8, 32), dtype=np.uint8)
+    key_buf = ctypes.create_string_buffer(bytes(key), 32)
+    key_ptrs = (ctypes.c_void_p * 8)(*([ctypes.addressof(key_buf)] * 8))
+    in_ptrs = [_lane_pointers(a.ctypes.data, 32, n, a.ctypes.data) for a in srcs]
+    out_ptrs = _lane_pointers(out.ctypes.data, 32, n, scratch.ctypes.data)
+    kp, op, ips = ctypes.addressof(key_ptrs), out_ptrs.ctypes.data, [p.ctypes.data for p in in_ptrs]
+    bad: list[int] = []
+    for g in range(out_ptrs.shape[0]):
+        status = call(op + 64 * g, kp, *(ip + 64 * g for ip in ips), *tail)
+        if status:
+            bad.extend(8 * g + lane for lane in _failed_lanes(status) if 8 * g + lane < n)
+    return out, bad
+
+
 def x25519_batch(key: bytes, points: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """X25519(key, u) for each row of `points` (nx32 uint8) → (nx32 uint8, indices crypto_mb flagged).
 
     The key is clamped inside. crypto_mb flags a small-order u (all-zero result) as a lane error.
     """
-    lib = _require()
-    n = points.shape[0]
-    out = np.empty((n, 32), dtype=np.uint8)
-    if n == 0:
-        return out, []
-    src = np.ascontiguousarray(points, dtype=np.uint8)
-    scratch = np.empty((8, 32), dtype=np.uint8)
-    key_buf = ctypes.create_string_buffer(bytes(key), 32)
-    key_ptrs = (ctypes.c_void_p * 8)(*([ctypes.addressof(key_buf)] * 8))
-    in_ptrs = _lane_pointers(src.ctypes.data, 32, n, src.ctypes.data)
-    out_ptrs = _lane_pointers(out.ctypes.data, 32, n, scratch.ctypes.data)
-    call, kp = lib.mbx_x25519_mb8, ctypes.addressof(key_ptrs)
-    ip, op = in_ptrs.ctypes.data, out_ptrs.ctypes.data
-    bad: list[int] = []
-    for g in range(in_ptrs.shape[0]):
-        status = call(op + 64 * g, kp, ip + 64 * g)
-        if status:
-            bad.extend(8 * g + lane for lane in _failed_lanes(status) if 8 * g + lane < n)
-    return out, bad
+    return _mb8(_require().mbx_x25519_mb8, key, [points])
 
 
 def sm2_ecdh_batch(scalar_le: bytes, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -135,27 +139,7 @@ def sm2_ecdh_batch(scalar_le: bytes, xs: np.ndarray, ys: np.ndarray) -> tuple[np
 
     Returns the nx32 result and the indices crypto_mb flagged (e.g. a point not on the curve).
     """
-    lib = _require()
-    n = xs.shape[0]
-    out = np.empty((n, 32), dtype=np.uint8)
-    if n == 0:
-        return out, []
-    xs = np.ascontiguousarray(xs, dtype=np.uint8)
-    ys = np.ascontiguousarray(ys, dtype=np.uint8)
-    scratch = np.empty((8, 32), dtype=np.uint8)
-    key_buf = ctypes.create_string_buffer(bytes(scalar_le), 32)
-    key_ptrs = (ctypes.c_void_p * 8)(*([ctypes.addressof(key_buf)] * 8))
-    x_ptrs = _lane_pointers(xs.ctypes.data, 32, n, xs.ctypes.data)
-    y_ptrs = _lane_pointers(ys.ctypes.data, 32, n, ys.ctypes.data)
-    out_ptrs = _lane_pointers(out.ctypes.data, 32, n, scratch.ctypes.data)
-    call, kp = lib.mbx_sm2_ecdh_mb8, ctypes.addressof(key_ptrs)
-    xp, yp, op = x_ptrs.ctypes.data, y_ptrs.ctypes.data, out_ptrs.ctypes.data
-    bad: list[int] = []
-    for g in range(x_ptrs.shape[0]):
-        status = call(op + 64 * g, kp, xp + 64 * g, yp + 64 * g, None, None)
-        if status:
-            bad.extend(8 * g + lane for lane in _failed_lanes(status) if 8 * g + lane < n)
-    return out, bad
+    return _mb8(_require().mbx_sm2_ecdh_mb8, scalar_le, [xs, ys], (None, None))
 
 
 def describe() -> str:

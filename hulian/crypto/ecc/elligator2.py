@@ -23,9 +23,6 @@ Z = mpz(2)
 SQRT_M1 = gmpy2.powmod(2, (P - 1) // 4, P)
 _L = 48  # ceil((ceil(log2(p)) + 128) / 8)
 
-SUITE_RO = b"curve25519_XMD:SHA-512_ELL2_RO_"
-SUITE_NU = b"curve25519_XMD:SHA-512_ELL2_NU_"
-
 Point = tuple[mpz, mpz] | None  # affine Montgomery (u, v); None is the point at infinity
 
 

@@ -80,7 +80,7 @@ class Sm2Cipher(EcdhCipher):
         h = self._hash(item)
         x = int.from_bytes(h, "big") % _P_INT
         for _ in range(MAX_TRIES):
-            if gmpy2.legendre(sm2_math.rhs(mpz(x)), _P) >= 0:
+            if sm2_math.is_square(sm2_math.rhs(mpz(x))):
                 return x
             if self._increment:
                 x = (x + 1) % _P_INT

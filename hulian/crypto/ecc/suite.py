@@ -112,10 +112,6 @@ def hash_function(kind: HashType) -> HashFn:
     return lambda data: ctor(data).digest()
 
 
-def _suite(c: CurveType, h: HashType, s: HashToCurveStrategy, f: PointOctetFormat) -> EcSuite:
-    return EcSuite(c, h, s, f)
-
-
 _C, _S, _F = CurveType, HashToCurveStrategy, PointOctetFormat
 _SM2_HASHES = (HashType.SM3, HashType.SHA_256, HashType.SHA_224, HashType.SHA_384, HashType.SHA_512,
                HashType.SHA3_224, HashType.SHA3_256, HashType.SHA3_384, HashType.SHA3_512)
@@ -123,16 +119,16 @@ _SM2_HASHES = (HashType.SM3, HashType.SHA_256, HashType.SHA_224, HashType.SHA_38
 # Preference order: the two suites deployed SecretFlow peers accept and the standard's mandatory pair first,
 # then the RFC 9380 suite, then the other well-defined hash variants.
 SUPPORTED_SUITES: tuple[EcSuite, ...] = (
-    _suite(_C.CURVE25519, HashType.SHA_256, _S.DIRECT_HASH_AS_POINT_X, _F.UNCOMPRESSED),
-    _suite(_C.SM2, HashType.SM3, _S.TRY_AND_INCREMENT, _F.X962_COMPRESSED),
-    _suite(_C.SM2, HashType.SHA_256, _S.TRY_AND_REHASH, _F.X962_COMPRESSED),
-    _suite(_C.SM2, HashType.SM3, _S.TRY_AND_REHASH, _F.X962_COMPRESSED),
-    _suite(_C.CURVE25519, HashType.SHA_512, _S.ELL2_RO, _F.UNCOMPRESSED),
-    _suite(_C.CURVE25519, HashType.SHA_512, _S.ELL2_NU, _F.UNCOMPRESSED),
-    _suite(_C.CURVE25519, HashType.SM3, _S.DIRECT_HASH_AS_POINT_X, _F.UNCOMPRESSED),
-    _suite(_C.CURVE25519, HashType.SHA3_256, _S.DIRECT_HASH_AS_POINT_X, _F.UNCOMPRESSED),
+    EcSuite(_C.CURVE25519, HashType.SHA_256, _S.DIRECT_HASH_AS_POINT_X, _F.UNCOMPRESSED),
+    EcSuite(_C.SM2, HashType.SM3, _S.TRY_AND_INCREMENT, _F.X962_COMPRESSED),
+    EcSuite(_C.SM2, HashType.SHA_256, _S.TRY_AND_REHASH, _F.X962_COMPRESSED),
+    EcSuite(_C.SM2, HashType.SM3, _S.TRY_AND_REHASH, _F.X962_COMPRESSED),
+    EcSuite(_C.CURVE25519, HashType.SHA_512, _S.ELL2_RO, _F.UNCOMPRESSED),
+    EcSuite(_C.CURVE25519, HashType.SHA_512, _S.ELL2_NU, _F.UNCOMPRESSED),
+    EcSuite(_C.CURVE25519, HashType.SM3, _S.DIRECT_HASH_AS_POINT_X, _F.UNCOMPRESSED),
+    EcSuite(_C.CURVE25519, HashType.SHA3_256, _S.DIRECT_HASH_AS_POINT_X, _F.UNCOMPRESSED),
     *(
-        _suite(_C.SM2, h, s, _F.X962_COMPRESSED)
+        EcSuite(_C.SM2, h, s, _F.X962_COMPRESSED)
         for s in (_S.TRY_AND_INCREMENT, _S.TRY_AND_REHASH)
         for h in _SM2_HASHES
         if not (h in (HashType.SM3, HashType.SHA_256) and s is _S.TRY_AND_REHASH)

@@ -144,8 +144,3 @@ class GrpcLink(IcLink):
             session.abort("the connect handshake failed")
             raise
         return cls(session)
-
-    @property
-    def port(self) -> int:
-        """The port the Push service listens on (useful with listen "host:0")."""
-        return self._session.carrier.port

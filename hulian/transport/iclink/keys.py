@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-SEQ_SEP = b"\x01\x02".decode()
+SEQ_SEP = "\x01\x02"
 ACK_KEY = "ACK" + SEQ_SEP
 FIN_KEY = "FIN" + SEQ_SEP
 CONNECT_PREFIX = "connect_"
@@ -36,11 +36,6 @@ def split_seq(key: str) -> tuple[str, int]:
     if not tail.isdigit():
         raise ValueError(f"key {key!r} ends in a non-numeric seq id {tail!r}")
     return head, int(tail)
-
-
-def check_user_key(key: str) -> None:
-    if SEQ_SEP in key:
-        raise ValueError(f"key {key!r} contains the reserved separator \\x01\\x02")
 
 
 @dataclass

@@ -29,7 +29,7 @@ import logging
 from abc import ABC, abstractmethod
 from typing import Self
 
-from hulian.transport.iclink.keys import check_user_key, p2p_key
+from hulian.transport.iclink.keys import p2p_key
 from hulian.transport.iclink.session import Session
 
 log = logging.getLogger("hulian.iclink")
@@ -79,10 +79,6 @@ class IcLink(Link):
         self._children = 0
         self._root = _root
 
-    @property
-    def recv_timeout(self) -> float:
-        return self._session.options.recv_timeout
-
     def _next_key(self, src: int, dst: int) -> str:
         n = self._counters.get((src, dst), 0) + 1
         self._counters[(src, dst)] = n
@@ -100,16 +96,6 @@ class IcLink(Link):
 
     def recv(self, src: int, timeout: float | None = None) -> bytes:
         return self._session.recv(src, self._next_key(src, self.rank), timeout)
-
-    def recv_key(self, src: int, key: str, timeout: float | None = None) -> bytes:
-        """A message under an explicit key (yacl RecvInternal), for protocols that name their own keys."""
-        check_user_key(key)
-        return self._session.recv(src, key, timeout)
-
-    def send_key(self, dst: int, key: str, value: bytes | bytearray | memoryview) -> None:
-        """A message under an explicit key (yacl SendAsyncInternal)."""
-        check_user_key(key)
-        self._session.send(dst, key, value)
 
     def spawn(self) -> Self:
         child = type(self)(self._session, f"{self.id}-{self._children}", _root=False)

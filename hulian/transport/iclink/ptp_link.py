@@ -37,6 +37,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from hulian.core.errors import OK, BufferFull, NotFound
 from hulian.transport.http11 import KeepAliveClient
 from hulian.transport.iclink.errors import CarrierError
 from hulian.transport.iclink.link import IcLink
@@ -49,8 +50,7 @@ from hulian.wire.interconnection.link import transport_pb2 as pb
 log = logging.getLogger("hulian.iclink")
 
 PREFIX = "/v1/interconn/chan/"
-OK, NOT_FOUND, QUEUE_FULL = "E0000000000", "E0000000404", "E0000000700"
-PROVIDER_HEADER = "x-ptp-tecn-provider-code"  # yacl's spelling
+PROVIDER_HEADER = H.ALIASES[H.TECH_PROVIDER][0]  # yacl's spelling, x-ptp-tecn-provider-code
 POP_READ_MARGIN = 10.0
 ENV_NODE, ENV_INST = "config.node_id.", "config.inst_id."
 
@@ -123,7 +123,7 @@ class PtpCarrier(Carrier):
         code, message, _ = decode_outbound(reply.body) if reply.body else (f"HTTP{reply.status}", "", b"")
         if code == OK:
             return
-        raise CarrierError(f"transport refused the push: {code} {message}", retryable=code == QUEUE_FULL)
+        raise CarrierError(f"transport refused the push: {code} {message}", retryable=code == BufferFull.code)
 
     def start(self, session: Session) -> None:
         self._running = True
@@ -150,7 +150,7 @@ class PtpCarrier(Carrier):
                         log.warning("pop from %s failed %d times: %s", self.url, failures, e)
                     time.sleep(min(1.0, 0.1 * failures))
                     continue
-                if code == NOT_FOUND or (code == OK and not payload):
+                if code == NotFound.code or (code == OK and not payload):
                     continue
                 if code != OK:
                     log.warning("pop of rank %d's topic answered %s %s", peer, code, message)
