@@ -44,13 +44,13 @@ class ControlClient:
                                   "control calls need one")
         return peer.url.rstrip("/")
 
-    def _headers(self, node_id: str, path: str, body: bytes) -> dict[str, str]:
+    def _headers(self, node_id: str, method: str, path: str, body: bytes) -> dict[str, str]:
         me = self.config.node_id
         headers = {"content-type": "application/json", "x-source-node-id": me, "x-target-node-id": node_id,
                    "x-node-id": me, "x-trace-id": secrets.token_hex(8), "x-nonce": secrets.token_hex(16),
                    "x-timestamp": str(int(time.time() * 1000)), "x-csrf-protection": "1"}
         if self.signer is not None:
-            headers = self.signer.signed(path, hashlib.sha256(body).hexdigest(), headers)
+            headers = self.signer.signed(path, hashlib.sha256(body).hexdigest(), headers, method)
         return headers
 
     async def call(self, node_id: str, path: str, body: dict[str, Any], method: str = "POST",
@@ -64,7 +64,8 @@ class ControlClient:
             if attempt:
                 await asyncio.sleep(min(0.2 * 2 ** attempt, 5.0))
             try:
-                resp = await self._http.request(method, url, content=raw, headers=self._headers(node_id, path, raw))
+                headers = self._headers(node_id, method, path, raw)
+                resp = await self._http.request(method, url, content=raw, headers=headers)
             except httpx.HTTPError as e:
                 last = f"{type(e).__name__}: {e}"
                 continue

@@ -50,12 +50,12 @@ class PeerClient:
             self._all.append(conns[base_url])
         return conns[base_url]
 
-    def signed(self, path: str, body_sha256: str, headers: dict[str, str]) -> dict[str, str]:
+    def signed(self, path: str, body_sha256: str, headers: dict[str, str], method: str = "POST") -> dict[str, str]:
         """Add x-auth-sign, x-timestamp, x-nonce and x-content-sha256 (only when we hold a key)."""
         if self._key is None:
             return headers
         ts, nonce = str(int(time.time() * 1000)), secrets.token_hex(16)
-        data = signing.canonical("POST", path, body_sha256, ts, nonce, headers.get(H.SOURCE_NODE, ""))
+        data = signing.canonical(method, path, body_sha256, ts, nonce, headers.get(H.SOURCE_NODE, ""))
         headers.update({H.TIMESTAMP: ts, H.NONCE: nonce, H.CONTENT_SHA256: body_sha256,
                         H.AUTH_SIGN: signing.sign(self._key, data)})
         return headers
