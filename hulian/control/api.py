@@ -107,8 +107,8 @@ def check_platform_caller(request: Request, path: str) -> None:
                     "`hulian cluster up` writes it to cluster.json as admin_token")
 
 
-def _reply(request: Request, code: int, msg: str, data: Any = None, status: int = 200) -> JSONResponse:
-    return JSONResponse(envelope(code, msg, data), status_code=status)
+def _reply(code: int, msg: str, data: Any = None) -> JSONResponse:
+    return JSONResponse(envelope(code, msg, data))
 
 
 def error_reply(err: ControlError | PtpError) -> JSONResponse:
@@ -135,7 +135,7 @@ def route(path: str, methods: tuple[str, ...] = ("POST",), east_west: bool = Tru
                 data = await fn(request, body, caller)
                 code = _node(request).config.control.success_code_by_peer.get(
                     caller, _node(request).config.control.success_code)
-                return _reply(request, code, "success", data)
+                return _reply(code, "success", data)
             except (ControlError, PtpError) as e:
                 return error_reply(e)
             except Exception as e:
@@ -279,12 +279,12 @@ async def dataset_upload(request: Request) -> JSONResponse:
         tmp = upload_dir / f"{secrets.token_hex(8)}.{fmt}"
         with tmp.open("wb") as f:
             async for piece in request.stream():
-                f.write(piece)
+                await asyncio.to_thread(f.write, piece)
         storage = node_storage(node.config)
         meta = await asyncio.to_thread(register_dataset, storage, namespace, name, tmp,
                                        replace=q.get("replace", "").lower() in ("1", "true", "yes"),
                                        description=f"uploaded from {q.get('filename') or 'a client'}")
-        return _reply(request, 0, "success", meta)
+        return _reply(0, "success", meta)
     except (ControlError, PtpError) as e:
         return error_reply(e)
     except (StorageError, TableError) as e:

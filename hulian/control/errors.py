@@ -5,8 +5,6 @@ them. Every message names the offending field or id and what to do.
 """
 from __future__ import annotations
 
-OK = 0
-
 
 class ControlError(Exception):
     """Base: `code` goes into the envelope, `http_status` onto the response."""

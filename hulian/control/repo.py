@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from hulian.control.models import jobs, party_tasks, tasks
+from hulian.control.models import TaskState, jobs, party_tasks, tasks
 
 Row = dict[str, Any]
 
@@ -83,3 +84,11 @@ def insert_party(conn: Connection, **values: Any) -> bool:
 def update_party(conn: Connection, task_id: str, role: str, **values: Any) -> None:
     key = (party_tasks.c.task_id == task_id) & (party_tasks.c.role == role)
     conn.execute(party_tasks.update().where(key).values(updated_at=time.time(), **values))
+
+
+def stop_tasks(conn: Connection, job_id: str, names: Iterable[str], message: str) -> None:
+    """The job's tasks in `names` that have not ended: FAILED, marked stopped, with `message`."""
+    names = set(names)
+    for t in get_tasks(conn, job_id):
+        if t["task_name"] in names and not TaskState(t["status"]).ended:
+            upsert_task(conn, job_id, t["task_name"], status=TaskState.FAILED, stopped=1, message=message)

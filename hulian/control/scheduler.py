@@ -208,7 +208,7 @@ class Scheduler:
                 state = TaskState.FAILED
                 message = (f"timed out after {t['deadline'] - t['started_at']:.0f}s (task_params system.timeout "
                            "or control.task_timeout_seconds)")
-            if state in (TaskState.PENDING,):
+            if state == TaskState.PENDING:
                 state = TaskState.READY
             if state != t["status"] or message != t["message"]:
                 t.update(status=state.value, message=message)
@@ -269,16 +269,15 @@ class Scheduler:
         crash in between repeats the stop after the restart."""
         job = await self.svc.job(job_id)
         _, conf = self.svc.spec(job)
+        why = f"stopped: {failure}" if failure else "stopped"
 
         def mark(c) -> None:
             for t in repo.get_tasks(c, job_id):
                 if t["status"] in ACTIVE:
-                    repo.upsert_task(c, job_id, t["task_name"], status=TaskState.FAILED, stopped=1,
-                                     message=f"stopped: {failure}" if failure else "stopped")
+                    repo.upsert_task(c, job_id, t["task_name"], status=TaskState.FAILED, stopped=1, message=why)
             for p in repo.get_parties(c, job_id=job_id):
                 if p["node_id"] != self.svc.me and not TaskState(p["status"]).ended:  # local: stopped below
-                    repo.update_party(c, p["task_id"], p["role"], status=TaskState.FAILED,
-                                      message=f"stopped: {failure}" if failure else "stopped")
+                    repo.update_party(c, p["task_id"], p["role"], status=TaskState.FAILED, message=why)
             repo.update_job(c, job_id, message=failure)
         await self.svc.db.run(mark)
         if failure:
@@ -302,13 +301,7 @@ class Scheduler:
                 await self._finish(job_id, f"stopped by node {by}")
                 return
             names = D.downstream(dag, task_name)
-
-            def mark(c) -> None:
-                for t in repo.get_tasks(c, job_id):
-                    if t["task_name"] in names and not TaskState(t["status"]).ended:
-                        repo.upsert_task(c, job_id, t["task_name"], status=TaskState.FAILED, stopped=1,
-                                         message=f"stopped by node {by}")
-            await self.svc.db.run(mark)
+            await self.svc.db.run(lambda c: repo.stop_tasks(c, job_id, names, f"stopped by node {by}"))
             await self.broadcast(conf.nodes(), P.STOP, {"job_id": job_id, "task_name": task_name})
         self.wake(job_id)
 

@@ -236,9 +236,11 @@ class ControlService:
                 continue
             fields = dict(task_id=task_id, role=party, job_id=job_id, task_name=task_name, node_id=self.me,
                           status=TaskState.READY, message="")
-            await self.db.run(lambda c, f=fields: repo.insert_party(c, **f))
-            row = next(r for r in await self.db.run(lambda c: repo.get_parties(c, task_id=task_id))
-                       if r["role"] == party)
+
+            def ensure(c, f=fields) -> repo.Row:  # the row as it stands: a repeated start finds it
+                repo.insert_party(c, **f)
+                return next(r for r in repo.get_parties(c, task_id=f["task_id"]) if r["role"] == f["role"])
+            row = await self.db.run(ensure)
             if not TaskState(row["status"]).ended:  # the component layer's start is idempotent
                 await self._launch(job, task_name, task_id, party, task_ids, description)
         return {}
@@ -297,10 +299,7 @@ class ControlService:
                 await self._stop_local(r, f"stopped by node {caller}")
         if job["scheduler"] != self.me:
             def mark(c) -> None:
-                for t in repo.get_tasks(c, job["job_id"]):
-                    if t["task_name"] in names and not TaskState(t["status"]).ended:
-                        repo.upsert_task(c, job["job_id"], t["task_name"], status=TaskState.FAILED, stopped=1,
-                                         message=f"stopped by node {caller}")
+                repo.stop_tasks(c, job["job_id"], names, f"stopped by node {caller}")
                 if not task_name and not JobState(job["status"]).ended:
                     repo.update_job(c, job["job_id"], status=JobState.FINISHED)
             await self.db.run(mark)

@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-ROLES = ("guest", "host", "arbiter")
 SYSTEM_KEY = "system"
 SYSTEM_PARAMS = ("timeout", "max_retries", "cpu", "memory")
 _INDEX_KEY = re.compile(r"^\d+(\|\d+)*$")
