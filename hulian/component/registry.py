@@ -132,13 +132,12 @@ class ComponentRegistry:
         self.db = db
         self._items: dict[tuple[str, str], Registration] = {}
 
-    def load(self) -> None:
-        """Read the durable registrations (at node start)."""
-        with self.db.engine.connect() as conn:
-            for row in conn.execute(select(m.components)).mappings():
-                reg = Registration(json.loads(row["description"]), row["image"], row["digest"],
-                                   json.loads(row["labels"]), InstanceState(row["state"]), json.loads(row["command"]))
-                self._items[(reg.name, reg.version)] = reg
+    def load(self, conn: Connection) -> None:
+        """Read the durable registrations (at node start: `db.run(registry.load)`)."""
+        for row in conn.execute(select(m.components)).mappings():
+            reg = Registration(json.loads(row["description"]), row["image"], row["digest"],
+                               json.loads(row["labels"]), InstanceState(row["state"]), json.loads(row["command"]))
+            self._items[(reg.name, reg.version)] = reg
 
     def prepare(self, description: dict[str, Any], image: str = "", digest: str = "",
                 labels: dict[str, str] | None = None, command: list[str] | None = None) -> Registration:

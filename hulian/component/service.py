@@ -33,6 +33,7 @@ from hulian.component.env import NodeEndpoints, build_env
 from hulian.component.images import InstanceState, transition
 from hulian.component.launch import ComponentRunner, Resources, StatusCallback, TaskLaunch, TaskState
 from hulian.component.managers import ContainerManager, PollKind, RunSpec, make_manager
+from hulian.component.managers.base import LOG_FILE
 from hulian.component.managers.process import ProcessManager
 from hulian.component.registry import ComponentRegistry, Registration
 from hulian.core.config import NodeConfig
@@ -135,7 +136,7 @@ class ComponentService(ComponentRunner):
     async def _open(self) -> None:
         """Create the tables, load registrations, register the built-ins, adopt runs, start the monitor."""
         await self.db.call(lambda: m.metadata.create_all(self.db.engine, tables=[m.components, m.tasks]))
-        await self.db.call(self.registry.load)
+        await self.db.run(self.registry.load)
         for builtin in BUILTINS:
             reg = self.registry.prepare(builtin.description, command=[self.local.python, "-m", builtin.module])
             await self.registry.put(reg)
@@ -259,8 +260,7 @@ class ComponentService(ComponentRunner):
             if reg.state != InstanceState.LOADED and reg.image:
                 await manager.prepare(reg)
                 await self.registry.set_state(reg, InstanceState.LOADED)
-            ttl = self.settings.token_ttl_seconds or self.config.security.token_ttl_seconds
-            token = self._auth.issue_token(launch.session_id, ttl)
+            token = self._auth.issue_token(launch.session_id, self.settings.token_ttl_seconds)  # None: security's
             spec = RunSpec(run.task_id, run.role, reg, {}, Path(run.task_dir), launch.resources,
                            launch.timeout_seconds, run.attempts + 1)
             env = build_env(launch, self.endpoints, token, manager.component_log_dir(spec),
@@ -355,29 +355,36 @@ class ComponentService(ComponentRunner):
 
     # ---- logs ---------------------------------------------------------------------------------------------
     def _log_path(self, run: TaskRun) -> Path:
-        return Path(run.task_dir) / "task.log"
+        return Path(run.task_dir) / LOG_FILE
 
     async def log(self, task_id: str, role: str, start: int = 0, length: int = 1000,
                   level: str = "info") -> list[str]:
         """Lines of the captured stdout/stderr (one stream: `level` does not filter it)."""
         run = await self._find(task_id, role)
-        if run is None or not self._log_path(run).is_file():
+        if run is None:
             return []
+        first = max(start, 0)
 
         def read() -> list[str]:
-            with self._log_path(run).open(errors="replace") as f:
-                return [ln.rstrip("\n") for ln in itertools.islice(f, max(start, 0), max(start, 0) + max(length, 0))]
+            try:
+                with self._log_path(run).open(errors="replace") as f:
+                    return [ln.rstrip("\n") for ln in itertools.islice(f, first, first + max(length, 0))]
+            except FileNotFoundError:
+                return []
 
         return await asyncio.to_thread(read)
 
     async def log_line_count(self, task_id: str, role: str, level: str = "info") -> int:
         run = await self._find(task_id, role)
-        if run is None or not self._log_path(run).is_file():
+        if run is None:
             return 0
 
         def count() -> int:
-            with self._log_path(run).open("rb") as f:
-                return sum(1 for _ in f)
+            try:
+                with self._log_path(run).open("rb") as f:
+                    return sum(1 for _ in f)
+            except FileNotFoundError:
+                return 0
 
         return await asyncio.to_thread(count)
 

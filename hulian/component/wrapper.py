@@ -82,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
             tail = (tail + chunk)[-TAIL_BYTES:]
         code = child.wait()
-    write_status(args.status, {"exit_code": code if code >= 0 else 128 - code, "signal": -code if code < 0 else 0,
+    exit_code, sig = (code, 0) if code >= 0 else (128 - code, -code)  # killed by signal N: the shell's 128+N
+    write_status(args.status, {"exit_code": exit_code, "signal": sig,
                                "stderr_tail": tail.decode("utf-8", "replace"), "ended_at": time.time()})
-    return code if code >= 0 else 128 - code
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from hulian.core.config import NodeConfig
 from hulian.data.storage import FileStorage, S3Storage, Storage, StorageError, check_part, open_storage
-from hulian.data.table import CSV_BLOCK_BYTES, TableError, table_format
+from hulian.data.table import CSV_BLOCK_BYTES, TableError, csv_columns, table_format
 
 
 def storage_url(config: NodeConfig) -> str:
@@ -38,12 +38,13 @@ def describe_file(path: Path) -> dict[str, Any]:
         if fmt == "parquet":
             meta = pq.ParquetFile(path).metadata
             return {"format": fmt, "columns": list(meta.schema.to_arrow_schema().names), "count": meta.num_rows}
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES))
-        columns = list(reader.schema.names)
+        columns = csv_columns(path)
         reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                                 convert_options=pacsv.ConvertOptions(include_columns=columns[:1],
                                                                      column_types={columns[0]: "string"}))
         return {"format": fmt, "columns": columns, "count": sum(b.num_rows for b in reader)}
+    except TableError:  # csv_columns' own message already names the file
+        raise
     except (OSError, ValueError) as e:  # ArrowInvalid is a ValueError
         raise TableError(f"{path}: cannot read it as {fmt.upper()} ({e})") from None
 

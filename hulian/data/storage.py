@@ -100,15 +100,6 @@ class FileStorage(Storage):
         self.root = Path(root)
         self.url = self.root.resolve().as_uri()
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> FileStorage:
-        url = env.get(ENV_STORAGE, "")
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "file":
-            raise StorageError(f"{ENV_STORAGE}={url!r}: this component reads file:///path storage only; "
-                               "configure the node's storage as file://")
-        return cls(Path(urllib.parse.unquote(parts.path)))
-
     def partitions(self, namespace: str, name: str) -> list[Path]:
         base = self.root / namespace / name
         if base.is_file():
@@ -257,10 +248,10 @@ class S3Storage(Storage):
 
 def open_storage(url: str, cache_dir: Path | None = None) -> Storage:
     """The storage engine of a `system.storage` URL."""
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme == "file":
-        return FileStorage(Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)))
-    if scheme == "s3":
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        return FileStorage(Path(urllib.parse.unquote(parts.path)))
+    if parts.scheme == "s3":
         return S3Storage.from_url(url, cache_dir)
     raise StorageError(f"storage {redact(url)!r}: only file:///path and s3://host:port?... are supported "
                        "(hdfs:// is not)")

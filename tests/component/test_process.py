@@ -87,8 +87,12 @@ async def test_stop(make_service) -> None:
     await rec.wait("t-stop", TaskState.RUNNING)
     await service.stop("t-stop", "guest.0")
     assert await service.state("t-stop", "guest.0") == (TaskState.FAILED, "stopped")
+    run = await service._find("t-stop", "guest.0")
+    assert not alive(run.handle["pid"], run.handle["start_time"]), "a stopped component is still running"
     await service.stop("t-stop", "guest.0")  # idempotent
-    await service.stop("nope", "guest.0")
+    assert rec.states("t-stop") == [TaskState.RUNNING, TaskState.FAILED]
+    await service.stop("nope", "guest.0")  # unknown: a no-op
+    assert await service.state("nope", "guest.0") == (TaskState.PENDING, "")
 
 
 async def test_callback_reports_before_exit(make_service) -> None:

@@ -175,7 +175,7 @@ class RankSearch:
         self.lo, self.hi = float(edges[j]), float(edges[j + 1])
         self.closed = self.closed and j == SEARCH_BINS - 1
         self.count, self.counts = int(self.counts[j]), None
-        if self.lo == self.hi or (self.closed is False and np.nextafter(self.lo, math.inf) >= self.hi):
+        if self.lo == self.hi or (not self.closed and np.nextafter(self.lo, math.inf) >= self.hi):
             self.value = self.lo  # a single representable value left
 
 

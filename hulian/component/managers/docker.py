@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hulian.component.images import ImageError, parse_image, pinned_image
+from hulian.component.images import LABELS, ImageError, parse_image, pinned_image
 from hulian.component.managers.base import (
     Handle,
     ImageManager,
@@ -40,7 +40,7 @@ def run_labels(spec: RunSpec) -> dict[str, str]:
     reg = spec.registration
     labels = {f"{LABEL_PREFIX}task_id": spec.task_id, f"{LABEL_PREFIX}role": spec.role,
               f"{LABEL_PREFIX}component": reg.name, f"{LABEL_PREFIX}version": reg.version}
-    return {**labels, **{k: v for k, v in reg.labels.items() if k in ("log_dir", "port", "uds_dir")}}
+    return {**labels, **{k: v for k, v in reg.labels.items() if k in LABELS}}
 
 
 def verify_digest(image_attrs: dict[str, Any], digest: str, ref: str) -> None:
@@ -123,10 +123,14 @@ class DockerManager(ImageManager):
             self.verify_signature(str(ref), reg.digest)
 
     async def start(self, spec: RunSpec) -> Handle:
-        for sub in ("logs", "uds"):
-            (spec.task_dir / sub).mkdir(parents=True, exist_ok=True)
         kwargs = self.container_spec(spec)
-        container = await asyncio.to_thread(lambda: self.client.containers.run(**kwargs))
+
+        def run() -> Any:
+            for sub in ("logs", "uds"):
+                (spec.task_dir / sub).mkdir(parents=True, exist_ok=True)
+            return self.client.containers.run(**kwargs)
+
+        container = await asyncio.to_thread(run)
         return {"container_id": container.id, "name": kwargs["name"], "task_dir": str(spec.task_dir)}
 
     def _container(self, handle: Handle) -> Any | None:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hulian.component.images import ImageError, pinned_image
+from hulian.component.images import LABELS, ImageError, pinned_image
 from hulian.component.managers import base as b
 from hulian.component.registry import Registration
 
@@ -80,7 +80,7 @@ class KubernetesManager(b.ImageManager):
             limits["ephemeral-storage"] = _quantity_mi(res.disk)
         labels = {f"{LABEL_PREFIX}task-id": label_value(spec.task_id), f"{LABEL_PREFIX}role": label_value(spec.role),
                   f"{LABEL_PREFIX}component": label_value(reg.name), "app.kubernetes.io/managed-by": "hulian"}
-        annotations = {f"{LABEL_PREFIX}{k}": v for k, v in reg.labels.items() if k in ("log_dir", "port", "uds_dir")}
+        annotations = {f"{LABEL_PREFIX}{k}": v for k, v in reg.labels.items() if k in LABELS}
         annotations[f"{LABEL_PREFIX}task-id"] = spec.task_id
         log_dir = b.log_dir_in_container(reg)
         volumes = [{"name": "logs", "emptyDir": {}}]
@@ -118,8 +118,7 @@ class KubernetesManager(b.ImageManager):
 
     async def start(self, spec: b.RunSpec) -> b.Handle:
         manifest = self.job_manifest(spec)
-        batch, _ = self._apis()
-        await asyncio.to_thread(batch.create_namespaced_job, self.namespace, manifest)
+        await asyncio.to_thread(lambda: self._apis()[0].create_namespaced_job(self.namespace, manifest))
         return {"job": manifest["metadata"]["name"], "namespace": self.namespace, "task_dir": str(spec.task_dir)}
 
     def _pod(self, handle: b.Handle) -> Any | None:
@@ -162,12 +161,11 @@ class KubernetesManager(b.ImageManager):
         return await asyncio.to_thread(self._poll, handle)
 
     async def kill(self, handle: b.Handle, grace_seconds: float) -> None:
-        batch, _ = self._apis()
         body = {"propagationPolicy": "Background", "gracePeriodSeconds": max(1, int(grace_seconds))}
 
         def delete() -> None:
             try:
-                batch.delete_namespaced_job(handle["job"], handle["namespace"], body=body)
+                self._apis()[0].delete_namespaced_job(handle["job"], handle["namespace"], body=body)
             except Exception as e:
                 if getattr(e, "status", None) != 404:
                     raise

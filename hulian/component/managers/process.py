@@ -17,7 +17,15 @@ import sys
 import time
 from pathlib import Path
 
-from hulian.component.managers.base import ContainerManager, Handle, Poll, PollKind, RunSpec, last_lines
+from hulian.component.managers.base import (
+    STATUS_FILE,
+    ContainerManager,
+    Handle,
+    Poll,
+    PollKind,
+    RunSpec,
+    last_lines,
+)
 
 # Passed from the node's environment to components; nothing else (the node's own secrets stay out).
 PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH",
@@ -83,21 +91,29 @@ class ProcessManager(ContainerManager):
         spec.task_dir.mkdir(parents=True, exist_ok=True)
         Path(self.component_log_dir(spec)).mkdir(parents=True, exist_ok=True)
         spec.status_path.unlink(missing_ok=True)
-        with spec.log_path.open("a") as log:
-            log.write(f"--- hulian: {spec.registration.name} for {spec.role}, attempt {spec.attempt}, "
-                      f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} ---\n")
         with spec.log_path.open("ab") as log:
+            log.write(f"--- hulian: {spec.registration.name} for {spec.role}, attempt {spec.attempt}, "
+                      f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} ---\n".encode())
+            log.flush()
             child = subprocess.Popen(self.command(spec), env=self.environment(spec), cwd=spec.task_dir,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                      close_fds=True)
         self._children[child.pid] = child
         return {"pid": child.pid, "start_time": proc_start_time(child.pid), "task_dir": str(spec.task_dir)}
 
-    async def poll(self, handle: Handle) -> Poll:
+    def _running(self, handle: Handle) -> bool:
+        """Whether the run's wrapper is still there (reaps it when it is our child); reads /proc: off the loop."""
         pid = int(handle["pid"])
         child = self._children.get(pid)
-        running = child.poll() is None if child is not None else alive(pid, handle.get("start_time", ""))
-        status = read_status(Path(handle["task_dir"]) / "status.json")
+        return child.poll() is None if child is not None else alive(pid, handle.get("start_time", ""))
+
+    async def poll(self, handle: Handle) -> Poll:
+        return await asyncio.to_thread(self._poll, handle)
+
+    def _poll(self, handle: Handle) -> Poll:
+        pid = int(handle["pid"])
+        running = self._running(handle)
+        status = read_status(Path(handle["task_dir"]) / STATUS_FILE)
         if running and status is None:
             return Poll(PollKind.RUNNING)
         if status is None:
@@ -114,23 +130,18 @@ class ProcessManager(ContainerManager):
 
     async def kill(self, handle: Handle, grace_seconds: float) -> None:
         pid = int(handle["pid"])
-        if not await self._still(handle):
+        if not await asyncio.to_thread(self._running, handle):
             return
         self._signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_seconds
         while time.monotonic() < deadline:
-            if not await self._still(handle):
+            if not await asyncio.to_thread(self._running, handle):
                 return
             await asyncio.sleep(0.05)
         self._signal(pid, signal.SIGKILL)
         child = self._children.get(pid)
         if child is not None:
             await asyncio.to_thread(child.wait, 5)
-
-    async def _still(self, handle: Handle) -> bool:
-        pid = int(handle["pid"])
-        child = self._children.get(pid)
-        return child.poll() is None if child is not None else alive(pid, handle.get("start_time", ""))
 
     @staticmethod
     def _signal(pgid: int, sig: signal.Signals) -> None:
