@@ -5,8 +5,8 @@ parameters the job's CONF gave both parties (no handshake, as the reference impl
 Environment read (beyond the link's, see `hulian.transport.iclink.ptp_link`):
 - `runtime.component.parameter.*`: curve_type, hash_type, hash2curve_strategy, point_octet_format,
   bit_length_after_truncated, result_to_rank, field_names, compat, recv_timeout (seconds, default 120);
-- `runtime.component.input.<name>`: the party's dataset {"namespace","name"} (the first one given);
-- `runtime.component.output.<name>`: where the intersecting rows go (default namespace
+- `runtime.component.input.data` (else the first input given): the party's dataset {"namespace","name"};
+- `runtime.component.output.result` (else the first output given): where the intersecting rows go (default namespace
   `<job_id>-<role>-<index>`, name `<task_id>-result`);
 - `system.storage`: `file:///path` or `s3://host:port?username=&password=&bucket=`.
 
@@ -22,40 +22,27 @@ from collections.abc import Mapping
 from hulian.algorithms.ecdh_psi.errors import PsiError
 from hulian.algorithms.ecdh_psi.params import ParamError, from_component_env
 from hulian.algorithms.ecdh_psi.run import run_and_close
-from hulian.component.entry import component_main, default_output
-from hulian.data.storage import StorageError, parse_address, storage_from_env
+from hulian.component.entry import component_main, input_address, output_address
+from hulian.data.storage import StorageError, storage_from_env
 from hulian.data.table import TableError, TableSource
 from hulian.transport.iclink import LinkError, LinkOptions
 from hulian.transport.iclink.ptp_link import PtpLink
 
 NAME = "ecdh_psi"
 ROLES = ("guest", "host")  # the two parties; a job's other roles (an arbiter) take no part
-INPUT_PREFIX = "runtime.component.input."
-OUTPUT_PREFIX = "runtime.component.output."
+INPUT_KEY = "data"
 OUTPUT_KEY = "result"
 DEFAULT_RECV_TIMEOUT = 120.0
-
-
-def _first(env: Mapping[str, str], prefix: str) -> tuple[str, str] | None:
-    keys = sorted(k for k in env if k.startswith(prefix))
-    return (keys[0], env[keys[0]]) if keys else None
-
-
-def _output_address(env: Mapping[str, str]) -> tuple[str, str]:
-    given = _first(env, OUTPUT_PREFIX)
-    return parse_address(given[1], given[0]) if given else default_output(env, OUTPUT_KEY, "psi")
 
 
 def run(env: Mapping[str, str]) -> dict:
     """Run this party's side; returns the report (raises on failure)."""
     params, fields = from_component_env(env)
-    given = _first(env, INPUT_PREFIX)
-    if given is None:
-        raise StorageError(f"no {INPUT_PREFIX}<name> in the environment: the task needs the party's dataset")
+    in_address = input_address(env, INPUT_KEY)
     storage = storage_from_env(env)
     try:
-        source = TableSource(storage.input_path(*parse_address(given[1], given[0])), fields)
-        out_ns, out_name = _output_address(env)
+        source = TableSource(storage.input_path(*in_address), fields)
+        out_ns, out_name = output_address(env, OUTPUT_KEY, "psi")
         timeout = float(env.get("runtime.component.parameter.recv_timeout") or DEFAULT_RECV_TIMEOUT)
         link = PtpLink.from_env(env, roles=ROLES, options=LinkOptions(recv_timeout=timeout))
         report = run_and_close(link, params, source, storage.output_path(out_ns, out_name), negotiate=False,

@@ -18,13 +18,12 @@ import pyarrow as pa
 
 from hulian.algorithms.statistics.description import NAME
 from hulian.algorithms.statistics.stats import DEFAULT_QUANTILES, summarize
-from hulian.component.entry import component_main, default_output
-from hulian.data.storage import StorageError, parse_address, storage_from_env
+from hulian.component.entry import component_main, input_address, output_address
+from hulian.data.storage import StorageError, storage_from_env
 from hulian.data.table import TableError, read_batches
 
 PARAM = "runtime.component.parameter."
-INPUT_PREFIX = "runtime.component.input."
-OUTPUT_PREFIX = "runtime.component.output."
+INPUT_KEY = "data"
 OUTPUT_KEY = "report"
 
 log = logging.getLogger("hulian.component.statistics")
@@ -58,18 +57,9 @@ def _quantiles(env: Mapping[str, str]) -> list[float]:
     return qs
 
 
-def _output_address(env: Mapping[str, str]) -> tuple[str, str]:
-    key = OUTPUT_PREFIX + OUTPUT_KEY
-    given = env.get(key) or next((env[k] for k in sorted(env) if k.startswith(OUTPUT_PREFIX)), None)
-    return parse_address(given, key) if given else default_output(env, OUTPUT_KEY, NAME)
-
-
 def run(env: Mapping[str, str]) -> dict:
     """Describe this party's dataset; returns the report (raises on failure)."""
-    inputs = sorted(k for k in env if k.startswith(INPUT_PREFIX))
-    if not inputs:
-        raise StorageError(f"no {INPUT_PREFIX}<name> in the environment: the task needs the party's dataset")
-    namespace, name = parse_address(env[inputs[0]], inputs[0])
+    namespace, name = input_address(env, INPUT_KEY)
     storage = storage_from_env(env)
     try:
         parts: list[Path] = storage.partitions(namespace, name)
@@ -81,7 +71,7 @@ def run(env: Mapping[str, str]) -> dict:
         report = summarize(batches, _list_param(env, "columns"), _quantiles(env))
         report = {"component": NAME, "role": env.get("config.self_role", ""),
                   "input": {"namespace": namespace, "name": name}, **report}
-        out_ns, out_name = _output_address(env)
+        out_ns, out_name = output_address(env, OUTPUT_KEY, NAME)
         storage.output_path(out_ns, out_name).write_text(json.dumps(report, ensure_ascii=False, indent=2))
         storage.write_metadata(out_ns, out_name, {"format": "json", "source": NAME, "category": "report",
                                                   "columns": list(report["columns"])})
