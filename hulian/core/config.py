@@ -94,6 +94,7 @@ class TransportConfig(BaseModel):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_namespace: str = ""  # prepended to node_id in key names, for several networks on one Redis
     fsync: bool = True
+    hot_cache_bytes: int = 256 * MiB  # recently written payload files also kept in memory (see transport.blobs)
     retry_initial_seconds: float = 0.2
     retry_max_seconds: float = 30.0
     request_timeout_seconds: float = 60.0

@@ -61,7 +61,8 @@ def build_node(config: NodeConfig) -> Node:
     db = Database(config.db_url, fsync=config.transport.fsync)
     db.create_all()
     queue = make_queue(config, db)
-    blobs = BlobStore(config.data_dir / "blobs", fsync=config.transport.fsync)
+    blobs = BlobStore(config.data_dir / "blobs", fsync=config.transport.fsync,
+                      hot_bytes=config.transport.hot_cache_bytes)
     service = TransportService(config, db, queue, blobs)
     client = PeerClient(config)
     node = Node(config, db, queue, service, Authenticator(config), client, Forwarder(service, client))

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from hulian.core.errors import OK, BadSignature, BodyTooLarge, IllegalRequest
-from hulian.transport.blobs import BlobStore
 from hulian.transport.envelope import (
     delivery_metadata,
     metadata_header,
@@ -119,15 +118,14 @@ async def push(request: Request) -> Response:
     if not target:
         raise IllegalRequest("x-ptp-target-node-id header is missing: name the node the message is for")
     msg_id = new_msg_id()
-    chunk_bytes = node.service.push_chunk_bytes(target)
     _check_length(request, node.config.limits.max_body_bytes)
     if fmt == Format.RAW:
         length = request.headers.get("content-length", "")
         msg = pushed_message(node.config, request.headers, msg_id, session_id, target, "",
                              metadata_header(request.headers), int(length) if length.isdigit() else 0)
-        await _push_raw(request, msg, chunk_bytes)
+        await _push_raw(request, msg)
         return reply(fmt, blackbox=_blackbox(request))
-    spooler = node.service.spooler(msg_id, "out", chunk_bytes)
+    spooler = node.service.push_spooler(msg_id, target)
     topic, data, meta = decode_push(fmt, await _read_body(request, node.config.limits.max_body_bytes))
     payload = await spool_bytes(data, spooler)
     msg = pushed_message(node.config, request.headers, msg_id, session_id, target, topic, meta, payload.size)
@@ -135,12 +133,12 @@ async def push(request: Request) -> Response:
     return reply(fmt, blackbox=_blackbox(request))
 
 
-async def _push_raw(request: Request, msg: Message, chunk_bytes: int) -> None:
+async def _push_raw(request: Request, msg: Message) -> None:
     """A raw body: when its length is known and it spans several chunks, the chunks travel on while it
     arrives (cut-through); otherwise it is spooled whole, then pushed."""
     service = _node(request).service
     stream = await service.open_push(msg, msg.size) if msg.size else None
-    spooler = service.spooler(msg.msg_id, "out", chunk_bytes, on_part=stream.on_part if stream else None)
+    spooler = service.push_spooler(msg.msg_id, msg.target_node, on_part=stream.on_part if stream else None)
     try:
         payload = await _spool_stream(request, spooler)
         if stream is not None:
@@ -171,7 +169,7 @@ async def _message_reply(request: Request, fmt: Format, delivery: Delivery | Non
         if m.meta:
             headers[H.METADATA] = json.dumps(m.meta)
         return StreamingResponse(_stream(node, m, delivery), headers=headers, media_type="application/octet-stream")
-    data = m.payload if m.payload is not None else b"".join(BlobStore.read(p) for p in m.blob_paths)
+    data = await node.service.payload_bytes(m)
     if delivery:
         await node.service.ack(delivery)
     return reply(fmt, OK, "success", payload=data, metadata=delivery_metadata(m), blackbox=_blackbox(request))
@@ -184,6 +182,11 @@ async def _stream(node, m: Message, delivery: Delivery | None) -> AsyncIterator[
         if m.payload is not None:
             yield m.payload
         for path in m.blob_paths:
+            hot = node.service.blobs.hot(path)
+            if hot is not None:
+                for piece in hot.pieces:
+                    yield piece
+                continue
             f = await run_blocking(lambda p=path: open(p, "rb"))  # noqa: SIM115 - closed below
             try:
                 while piece := await run_blocking(lambda f=f: f.read(STREAM_PIECE)):

@@ -2,23 +2,45 @@
 
 Files are written completely (and fsynced when configured) before the row that names them is committed, so a
 committed row never points at a partial file; orphans left by a crash are removed by `sweep`.
+
+The most recently written files are also kept in memory, as the pieces they were written from ("hot"
+copies, up to `hot_bytes` in all, oldest dropped first): a chunk is usually forwarded, or a message popped,
+moments after it was written, and reading it back would cost a copy and a page-cache pass per byte. The file
+stays the durable copy; the hot one is a cache that a restart simply does not have.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 READ_PIECE = 1 << 20
+Pieces = Sequence[bytes | memoryview]
+
+
+@dataclass(frozen=True)
+class Hot:
+    """A file's content in memory, and its SHA-256 when the writer took it."""
+
+    pieces: Pieces
+    size: int
+    sha256: str | None
 
 
 class BlobStore:
-    def __init__(self, root: Path, fsync: bool):
+    def __init__(self, root: Path, fsync: bool, hot_bytes: int = 0):
         self.root = root
         self.fsync = fsync
+        self.hot_bytes = hot_bytes
+        self._hot: OrderedDict[str, Hot] = OrderedDict()
+        self._hot_size = 0
+        self._lock = threading.Lock()  # writer, sender and event-loop threads share the hot copies
         root.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, msg_id: str, index: int, origin: str) -> str:
@@ -47,8 +69,32 @@ class BlobStore:
             f.flush()
             os.fsync(f.fileno())
 
-    @staticmethod
-    def read(path: str) -> bytes:
+    def keep(self, path: str, pieces: Pieces, size: int, sha256: str | None = None) -> None:
+        """Remember the pieces a durable file was written from (when they fit in `hot_bytes`)."""
+        if size > self.hot_bytes:
+            return
+        with self._lock:
+            self._hot[path] = Hot(pieces, size, sha256)
+            self._hot_size += size
+            while self._hot_size > self.hot_bytes:
+                _, dropped = self._hot.popitem(last=False)
+                self._hot_size -= dropped.size
+
+    def hot(self, path: str) -> Hot | None:
+        """The file's content from memory, or None when it is not hot."""
+        with self._lock:
+            return self._hot.get(path)
+
+    def pieces(self, path: str) -> Pieces:
+        """The file's content: its hot copy, else read from disk (blocking)."""
+        hot = self.hot(path)
+        return hot.pieces if hot is not None else list(self.iter_file(path))
+
+    def read(self, path: str) -> bytes:
+        """The file's content as one buffer (blocking)."""
+        hot = self.hot(path)
+        if hot is not None:
+            return b"".join(hot.pieces)
         with open(path, "rb") as f:
             return f.read()
 
@@ -58,9 +104,12 @@ class BlobStore:
             while data := f.read(piece):
                 yield data
 
-    @staticmethod
-    def delete(paths: list[str]) -> None:
+    def delete(self, paths: list[str]) -> None:
         for p in paths:
+            with self._lock:
+                entry = self._hot.pop(p, None)
+                if entry is not None:
+                    self._hot_size -= entry.size
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
 

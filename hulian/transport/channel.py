@@ -109,9 +109,9 @@ class Channel:
         """Push `data` to `peer`; returns once the local node holds it durably."""
         self._push(self._node_of(peer), self._wire_topic(topic), data, {})
 
-    def recv(self, peer: str, topic: str, timeout: float) -> bytes | bytearray:
-        """The next message `peer` sent on `topic`, as received (a large one is a bytearray filled in place,
-        not copied again); raises ChannelTimeout after `timeout` seconds."""
+    def recv(self, peer: str, topic: str, timeout: float) -> bytes:
+        """The next message `peer` sent on `topic` (read into one buffer, not copied again); raises
+        ChannelTimeout after `timeout` seconds."""
         return self._pop(self._node_of(peer), self._wire_topic(topic), timeout)[0]
 
     # ---- objects ----------------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ class Channel:
         self._push(node, wire, b"", {STREAM_SEQ: str(count), STREAM_END: "1"})
         return count
 
-    def recv_stream(self, peer: str, topic: str, timeout: float) -> Iterator[bytes | bytearray]:
+    def recv_stream(self, peer: str, topic: str, timeout: float) -> Iterator[bytes]:
         """Yield the pieces of one stream in order; waits at most `timeout` seconds for each piece."""
         node, wire = self._node_of(peer), self._wire_topic(topic)
         expected = 0
@@ -196,7 +196,7 @@ class Channel:
             headers[H.METADATA] = json.dumps(meta, separators=(",", ":"))
         self._check(self._post("push", headers, memoryview(data).cast("B"), self._timeout))
 
-    def _pop(self, node: str, wire: str, timeout: float) -> tuple[bytes | bytearray, dict[str, str]]:
+    def _pop(self, node: str, wire: str, timeout: float) -> tuple[bytes, dict[str, str]]:
         """(payload, metadata) of the next message from `node` on `wire`; ChannelTimeout when none came."""
         wait_ms = max(1, math.ceil(timeout * 1000))  # the node reads 0 as "use the default wait"
         headers = {**self._auth, "content-type": OCTET, "accept": OCTET, H.TOPIC: wire, H.SOURCE_NODE: node,

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from hulian.core.config import NodeConfig
 from hulian.crypto import signing
+from hulian.transport.blobs import Pieces
 from hulian.transport.http11 import KeepAliveClient
 from hulian.wire import headers as H
 from hulian.wire.codec import decode_reply
@@ -60,13 +61,19 @@ class PeerClient:
                         H.AUTH_SIGN: signing.sign(self._key, data)})
         return headers
 
-    async def invoke(self, base_url: str, headers: dict[str, str], load_body: Callable[[], bytes]
-                     ) -> tuple[str, str]:
-        """POST one message (or chunk) to a peer's invoke; `load_body` runs on the sending thread."""
+    async def invoke(self, base_url: str, headers: dict[str, str],
+                     load_body: Callable[[], tuple[Pieces, str | None]]) -> tuple[str, str]:
+        """POST one message (or chunk) to a peer's invoke; `load_body`, run on the sending thread, gives its
+        pieces and their SHA-256 when already known."""
 
         def send() -> tuple[str, str]:
-            body = load_body()
-            signed = self.signed(INVOKE_PATH, hashlib.sha256(body).hexdigest(), dict(headers))
+            body, sha256 = load_body()
+            if sha256 is None and self._key is not None:
+                digest = hashlib.sha256()
+                for piece in body:
+                    digest.update(piece)
+                sha256 = digest.hexdigest()
+            signed = self.signed(INVOKE_PATH, sha256 or "", dict(headers))
             reply = self._connection(base_url).post(INVOKE_PATH, signed, body,
                                                     self.config.transport.request_timeout_seconds)
             return decode_reply(reply.status, reply.content_type, reply.body)

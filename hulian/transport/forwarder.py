@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from hulian.core.config import EastWestMode
 from hulian.core.errors import FINAL_CODES, OK
 from hulian.store.db import outbox
-from hulian.transport.blobs import BlobStore
+from hulian.transport.blobs import BlobStore, Pieces
 from hulian.transport.client import PeerClient, metadata_header
 from hulian.transport.service import TransportService
 from hulian.transport.spool import run_blocking
@@ -154,7 +154,7 @@ class Forwarder:
             hop = self.service.router.next_hop(row["target_node"])
             async with sem:
                 code, message = await self.client.invoke(hop.url, self._headers(row, hop.peer.mode),
-                                                         lambda: _load(row, hop.peer.mode))
+                                                         lambda: self._load(row, hop.peer.mode))
         except (OSError, http.client.HTTPException) as e:  # unreachable, reset, timed out
             code, message = "E0000000607", f"{type(e).__name__}: {e}"
         except Exception as e:
@@ -184,7 +184,24 @@ class Forwarder:
         row["done"] = True
         self.service.outbox_done(row["session_id"], row["size"])
         if row["blob_path"]:
-            await run_blocking(lambda: BlobStore.delete([row["blob_path"]]))
+            await run_blocking(lambda: self.service.blobs.delete([row["blob_path"]]))
+
+    def _load(self, row: Row, mode: EastWestMode) -> tuple[Pieces, str | None]:
+        """A row's payload (its file's hot copy when it has one, with the SHA-256 its writer took), framed for
+        an encapsulating peer (runs on a sending thread)."""
+        hot = self.service.blobs.hot(row["blob_path"]) if row["blob_path"] else None
+        if hot is not None:
+            pieces, sha256 = hot.pieces, hot.sha256
+        elif row["blob_path"] is None:
+            pieces, sha256 = [row["payload"]], None
+        else:
+            pieces, sha256 = list(BlobStore.iter_file(row["blob_path"])), None
+        if mode == EastWestMode.ENCAPSULATED:
+            push = ptp_pb2.PushInbound(topic=row["topic"], payload=b"".join(pieces),
+                                       metadata=json.loads(row["meta"] or "{}"))
+            inbound = ptp_pb2.Inbound(metadata={H.TOPIC: row["topic"]}, payload=push.SerializeToString())
+            pieces, sha256 = [inbound.SerializeToString()], None
+        return pieces, sha256
 
     def _headers(self, row: Row, mode: EastWestMode) -> dict[str, str]:
         cfg = self.config
@@ -215,11 +232,3 @@ async def _committed(row: Row) -> bool:
         return False
 
 
-def _load(row: Row, mode: EastWestMode) -> bytes:
-    """A row's payload, framed for an encapsulating peer (runs on a sending thread)."""
-    payload = row["payload"] if row["blob_path"] is None else BlobStore.read(row["blob_path"])
-    if mode == EastWestMode.ENCAPSULATED:
-        push = ptp_pb2.PushInbound(topic=row["topic"], payload=payload, metadata=json.loads(row["meta"] or "{}"))
-        inbound = ptp_pb2.Inbound(metadata={H.TOPIC: row["topic"]}, payload=push.SerializeToString())
-        payload = inbound.SerializeToString()
-    return payload

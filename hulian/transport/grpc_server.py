@@ -23,7 +23,6 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from hulian.core.errors import OK, BadSignature, IllegalRequest, InternalError, PtpError
-from hulian.transport.blobs import BlobStore
 from hulian.transport.envelope import (
     delivery_metadata,
     metadata_header,
@@ -65,12 +64,6 @@ def _headers(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
-async def _payload_of(m: Message) -> bytes:
-    if m.payload is not None:
-        return m.payload
-    return b"".join(await run_blocking(lambda: [BlobStore.read(p) for p in m.blob_paths]))
-
-
 def _message_reply(m: Message | None, data: bytes) -> ptp_pb2.TransportOutbound:
     if m is None:
         return ptp_pb2.TransportOutbound(code=OK, message="no message")
@@ -107,7 +100,7 @@ class TransportServicer(ptp_pb2_grpc.PrivateTransferTransportServicer):
         if not target:
             raise IllegalRequest("x-ptp-target-node-id metadata is missing: name the node the message is for")
         msg_id = new_msg_id()
-        spooler = node.service.spooler(msg_id, "out", node.service.push_chunk_bytes(target))
+        spooler = node.service.push_spooler(msg_id, target)
         payload = await spool_bytes(request.payload, spooler)
         msg = pushed_message(node.config, hdr, msg_id, session_id, target, request.topic, dict(request.metadata),
                              payload.size)
@@ -132,7 +125,7 @@ class TransportServicer(ptp_pb2_grpc.PrivateTransferTransportServicer):
         if delivery is None:
             return _message_reply(None, b"")
         try:
-            data = await _payload_of(delivery.message)
+            data = await node.service.payload_bytes(delivery.message)
         except BaseException:
             await node.service.queue.nack(delivery)
             raise
@@ -143,7 +136,7 @@ class TransportServicer(ptp_pb2_grpc.PrivateTransferTransportServicer):
         session_id = self._session(hdr)
         m = await self.node.service.peek(session_id, request.topic or H.get(hdr, H.TOPIC),
                                          H.get(hdr, H.SOURCE_NODE) or None)
-        return _message_reply(m, await _payload_of(m) if m else b"")
+        return _message_reply(m, await self.node.service.payload_bytes(m) if m else b"")
 
     async def _release(self, request: ptp_pb2.ReleaseInbound, hdr: Mapping[str, str]) -> ptp_pb2.TransportOutbound:
         session_id = self._session(hdr)

@@ -1,8 +1,9 @@
 """A minimal keep-alive HTTP/1.1 client on the standard library, for the data path: the Channel SDK and the
 forwarder's calls to peers.
 
-http.client sends a buffer with one sendall and reads a response body straight into a buffer in C
-(`readinto`): about half the CPU of a general-purpose client per byte, and less per request.
+http.client sends each buffer of a body with one sendall (a body may be a list of pieces, sent without
+joining them) and reads a response body of known length straight into one new buffer in C: about half the
+CPU of a general-purpose client per byte, and less per request.
 """
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import http.client
 import ssl
 import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 IDLE_RECONNECT_SECONDS = 30.0  # well below a node's keep-alive (75 s): never reuse a connection it may close
+Buffer = bytes | bytearray | memoryview
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
@@ -20,7 +23,7 @@ _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 class Reply:
     status: int
     headers: dict[str, str]  # lower-case names
-    body: bytes | bytearray
+    body: bytes
 
     @property
     def content_type(self) -> str:
@@ -57,15 +60,18 @@ class KeepAliveClient:
         self._conn.timeout = timeout
         return self._conn, True
 
-    def post(self, path: str, headers: dict[str, str], body: bytes | bytearray | memoryview = b"",
+    def post(self, path: str, headers: dict[str, str], body: Buffer | Sequence[Buffer] = b"",
              timeout: float = 60.0) -> Reply:
-        """POST and read the whole reply; a connection the node closed while idle is reopened once."""
+        """POST `body` (one buffer, or pieces sent one after the other) and read the whole reply; a connection
+        the node closed while idle is reopened once."""
+        if not isinstance(body, Buffer):
+            headers = {**headers, "content-length": str(sum(len(p) for p in body))}
         for attempt in (0, 1):
             conn, reused = self._connection(timeout)
             try:
                 conn.request("POST", path, body=body, headers=headers)
                 resp = conn.getresponse()
-                reply = Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, _read_body(resp))
+                reply = Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
                 self._last_used = time.monotonic()
                 if resp.will_close:
                     self.close()
@@ -84,17 +90,3 @@ class KeepAliveClient:
             self._conn.close()
             self._conn = None
 
-
-def _read_body(resp: http.client.HTTPResponse) -> bytes | bytearray:
-    length = resp.getheader("content-length")
-    if length is None or not length.isdigit():
-        return resp.read()
-    buf = bytearray(int(length))
-    view, got = memoryview(buf), 0
-    while got < len(buf):
-        n = resp.readinto(view[got:])
-        if not n:
-            raise http.client.IncompleteRead(bytes(view[:got]), len(buf) - got)
-        got += n
-    resp.read()  # completes the response (also an empty one), so the connection can carry the next
-    return buf

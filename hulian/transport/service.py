@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from hulian.core.config import NodeConfig
+from hulian.core.config import EastWestMode, NodeConfig
 from hulian.core.errors import BufferFull, IllegalRequest, SessionReleased
 from hulian.store.db import Database, chunks, outbox, released
 from hulian.transport.blobs import BlobStore
@@ -125,11 +125,15 @@ class TransportService:
         return Spooler(self.blobs, msg_id, origin, chunk_bytes, lim.inline_bytes, lim.max_body_bytes,
                        run_blocking, digest=digest, on_part=on_part)
 
-    def push_chunk_bytes(self, target: str) -> int:
-        """How big the pieces of a push to `target` are cut (raises when the target is unknown)."""
+    def push_spooler(self, msg_id: str, target: str, on_part: Callable[[int, str, int], None] | None = None
+                     ) -> Spooler:
+        """A spooler for a push to `target` (raises when the target is unknown): cut in the next hop's chunks,
+        each hashed as it is written when it will be sent signed and as it is (pass-through)."""
         if target == self.config.node_id:
-            return self.config.limits.max_body_bytes
-        return self.router.chunk_bytes(self.router.next_hop(target))
+            return self.spooler(msg_id, "out", self.config.limits.max_body_bytes)
+        hop = self.router.next_hop(target)
+        signed = self.config.tls.enabled and hop.peer.mode == EastWestMode.PASSTHROUGH
+        return self.spooler(msg_id, "out", self.router.chunk_bytes(hop), digest=signed, on_part=on_part)
 
     async def is_released(self, session_id: str) -> bool:
         return session_id in self._released
@@ -195,6 +199,12 @@ class TransportService:
             self._in_bytes[sid] = max(0, self._in_bytes[sid] - delivery.message.size)
         if paths:
             await run_blocking(lambda: self.blobs.delete(paths))
+
+    async def payload_bytes(self, m: Message) -> bytes:
+        """A queued message's whole payload in one buffer (its hot copies, else read from its files)."""
+        if m.payload is not None:
+            return m.payload
+        return await run_blocking(lambda: b"".join(self.blobs.read(p) for p in m.blob_paths))
 
     async def peek(self, session_id: str, topic: str, source: str | None) -> Message | None:
         await self._check_open(session_id)

@@ -15,7 +15,7 @@ from hulian.core.errors import BodyTooLarge
 from hulian.transport.blobs import BlobStore
 from hulian.transport.model import Payload
 
-WRITE_PIECE = 1 << 20
+WRITE_PIECE = 4 << 20
 
 
 class Spooler:
@@ -26,13 +26,19 @@ class Spooler:
                  limit: int, offload: Callable[[Callable], Awaitable], digest: bool = False,
                  on_part: Callable[[int, str, int], None] | None = None):
         """`on_part(index, path, size)` is called on the event loop as each part file is complete and durable
-        (before close returns for the last one), so a part can travel on while the next arrives."""
+        (before close returns for the last one), so a part can travel on while the next arrives. With `digest`
+        each part's SHA-256 is taken on the writing thread as it is written, off the event loop and before
+        anyone needs it (the signature of a forwarded chunk, the check of a received one)."""
         self.blobs, self.msg_id, self.origin = blobs, msg_id, origin
         self.on_part = on_part
         self._loop = asyncio.get_running_loop() if on_part else None
         self.chunk_bytes, self.inline_bytes, self.limit = max(chunk_bytes, 1), inline_bytes, limit
+        self.write_piece = min(WRITE_PIECE, self.chunk_bytes)  # small chunks still travel on as they fill
         self.offload = offload
-        self.hasher = hashlib.sha256() if digest else None
+        self.digest = digest
+        self._hasher = None  # of the current part file
+        self._digests: list[str] = []  # of the part files written
+        self._inline_digest = ""
         self.size = 0
         self._pieces: list[bytes] = []
         self._buffered = 0
@@ -40,6 +46,7 @@ class Spooler:
         self._parts: list[str] = []
         self._file = None
         self._in_file = 0  # bytes in the current part file
+        self._part_pieces: list[bytes | memoryview] = []  # what the current part file was written from
 
     async def feed(self, data: bytes) -> None:
         if not data:
@@ -51,7 +58,7 @@ class Spooler:
                                "send it in several messages or raise the limit")
         self._pieces.append(data)
         self._buffered += len(data)
-        if self._buffered >= WRITE_PIECE and (self._parts or self._writing or self._buffered > self.inline_bytes):
+        if self._buffered >= self.write_piece and (self._parts or self._writing or self._buffered > self.inline_bytes):
             await self._flush()
 
     async def _flush(self) -> None:
@@ -67,8 +74,6 @@ class Spooler:
 
     def _write(self, pieces: list[bytes]) -> None:
         for piece in pieces:
-            if self.hasher:
-                self.hasher.update(piece)
             view = memoryview(piece)
             while view:
                 if self._file is None:
@@ -76,17 +81,27 @@ class Spooler:
                     self._parts.append(path)
                     self._file = self.blobs.open_writer(path)
                     self._in_file = 0
+                    self._part_pieces = []
+                    self._hasher = hashlib.sha256() if self.digest else None
                 take = min(len(view), self.chunk_bytes - self._in_file)
-                self._file.write(view[:take])
+                part = view if take == len(view) else view[:take]
+                if self._hasher is not None:
+                    self._hasher.update(part)
+                self._file.write(part)
+                self._part_pieces.append(piece if take == len(piece) else part)
                 self._in_file += take
                 view = view[take:]
                 if self._in_file >= self.chunk_bytes:
                     self._finish_part()
 
     def _finish_part(self) -> None:
-        """Close the current part file durably and announce it (runs on the writing thread)."""
+        """Close the current part file durably, keep its hot copy and announce it (runs on the writing thread)."""
         self.blobs.finish(self._file)
-        self._file = None
+        sha256 = self._hasher.hexdigest() if self._hasher is not None else None
+        if sha256 is not None:
+            self._digests.append(sha256)
+        self.blobs.keep(self._parts[-1], self._part_pieces, self._in_file, sha256)
+        self._file, self._part_pieces, self._hasher = None, [], None
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.on_part, len(self._parts) - 1, self._parts[-1], self._in_file)
 
@@ -94,8 +109,8 @@ class Spooler:
         """All bytes received: make the files durable and describe the payload."""
         if not self._parts and self._writing is None and self._buffered <= self.inline_bytes:
             data = b"".join(self._pieces)
-            if self.hasher:
-                self.hasher.update(data)
+            if self.digest:
+                self._inline_digest = hashlib.sha256(data).hexdigest()
             return Payload(size=len(data), data=data)
         await self._flush()
         await self._wait_write()
@@ -113,8 +128,9 @@ class Spooler:
         self._parts.clear()
 
     def hexdigest(self) -> str:
-        assert self.hasher is not None
-        return self.hasher.hexdigest()
+        """SHA-256 of a whole body kept inline or in one part file (a spooler with `digest` and no cutting)."""
+        assert self.digest and len(self._parts) <= 1
+        return self._digests[0] if self._parts else self._inline_digest
 
 
 async def spool_bytes(data: bytes, spooler: Spooler) -> Payload:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import time
@@ -120,13 +121,13 @@ def test_config_env_overrides_yaml(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("size", [0, 10, 70_000, 3 * (1 << 20) + 5])
 def test_spooler_cuts_into_chunks(tmp_path, size):
-    blobs = BlobStore(tmp_path, fsync=False)
+    blobs = BlobStore(tmp_path, fsync=False, hot_bytes=64 << 20)
     data = os.urandom(size)
 
     async def go():
         sp = Spooler(blobs, "m" * 32, "out", 1 << 20, 65536, 10 << 20, run_blocking, digest=True)
-        for i in range(0, len(data), 4096):
-            await sp.feed(data[i:i + 4096])
+        for i in range(0, len(data), 4096 + 7):  # pieces that straddle the part boundaries
+            await sp.feed(data[i:i + 4096 + 7])
         return await sp.close(), sp
 
     payload, sp = asyncio.run(go())
@@ -134,9 +135,29 @@ def test_spooler_cuts_into_chunks(tmp_path, size):
     got = payload.data if payload.data is not None else b"".join(Path(p).read_bytes() for p in payload.parts)
     assert got == data
     assert all(Path(p).stat().st_size <= 1 << 20 for p in payload.parts)
-    import hashlib
+    for p in payload.parts:  # each part is hot: the same bytes as its file, hashed by the writer
+        on_disk, hot = Path(p).read_bytes(), blobs.hot(p)
+        assert b"".join(hot.pieces) == on_disk and hot.size == len(on_disk)
+        assert hot.sha256 == hashlib.sha256(on_disk).hexdigest()
+    if len(payload.parts) <= 1:
+        assert sp.hexdigest() == hashlib.sha256(data).hexdigest()
 
-    assert sp.hexdigest() == hashlib.sha256(data).hexdigest()
+
+def test_hot_copies_stay_within_budget(tmp_path):
+    blobs = BlobStore(tmp_path, fsync=False, hot_bytes=100)
+    paths = [blobs.path_for("cd" * 16, i, "in") for i in range(4)]
+    for i, p in enumerate(paths):
+        blobs.write(p, bytes([i]) * 40)
+        blobs.keep(p, [bytes([i]) * 40], 40)
+    assert [blobs.hot(p) is not None for p in paths] == [False, False, True, True]  # oldest dropped first
+    assert blobs.read(paths[0]) == b"\x00" * 40  # from disk once it is no longer hot
+    big = blobs.path_for("cd" * 16, 9, "in")
+    blobs.keep(big, [b"x" * 101], 101)
+    assert blobs.hot(big) is None  # larger than the whole budget: not kept
+    blobs.delete(paths[2:])
+    assert blobs.hot(paths[2]) is None and not Path(paths[2]).exists()
+    blobs.keep(paths[0], [b"y" * 100], 100)  # the freed budget is there again
+    assert blobs.hot(paths[0]) is not None
 
 
 def test_spooler_limit(tmp_path):
