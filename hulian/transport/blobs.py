@@ -4,9 +4,10 @@ Files are written completely (and fsynced when configured) before the row that n
 committed row never points at a partial file; orphans left by a crash are removed by `sweep`.
 
 The most recently written files are also kept in memory, as the pieces they were written from ("hot"
-copies, up to `hot_bytes` in all, oldest dropped first): a chunk is usually forwarded, or a message popped,
-moments after it was written, and reading it back would cost a copy and a page-cache pass per byte. The file
-stays the durable copy; the hot one is a cache that a restart simply does not have.
+copies, up to `hot_bytes` in all, oldest dropped first, files up to a quarter of that): a chunk is usually
+forwarded, or a message popped, moments after it was written, and reading it back would cost a copy and a
+page-cache pass per byte. The file stays the durable copy; the hot one is a cache that a restart simply does not
+have.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class BlobStore:
         self.root = root
         self.fsync = fsync
         self.hot_bytes = hot_bytes
+        self.hot_part_bytes = hot_bytes // 4  # larger files are not kept: one body never fills the cache alone
         self._hot: OrderedDict[str, Hot] = OrderedDict()
         self._hot_size = 0
         self._lock = threading.Lock()  # writer, sender and event-loop threads share the hot copies
@@ -70,8 +72,8 @@ class BlobStore:
             os.fsync(f.fileno())
 
     def keep(self, path: str, pieces: Pieces, size: int, sha256: str | None = None) -> None:
-        """Remember the pieces a durable file was written from (when they fit in `hot_bytes`)."""
-        if size > self.hot_bytes:
+        """Remember the pieces a durable file was written from (files up to `hot_part_bytes`)."""
+        if size > self.hot_part_bytes:
             return
         with self._lock:
             self._hot[path] = Hot(pieces, size, sha256)

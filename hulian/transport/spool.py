@@ -46,7 +46,8 @@ class Spooler:
         self._parts: list[str] = []
         self._file = None
         self._in_file = 0  # bytes in the current part file
-        self._part_pieces: list[bytes | memoryview] = []  # what the current part file was written from
+        # what the current part file was written from, while it fits the hot copies (None: past that)
+        self._part_pieces: list[bytes | memoryview] | None = []
 
     async def feed(self, data: bytes) -> None:
         if not data:
@@ -81,15 +82,18 @@ class Spooler:
                     self._parts.append(path)
                     self._file = self.blobs.open_writer(path)
                     self._in_file = 0
-                    self._part_pieces = []
+                    self._part_pieces = [] if self.blobs.hot_part_bytes else None
                     self._hasher = hashlib.sha256() if self.digest else None
                 take = min(len(view), self.chunk_bytes - self._in_file)
                 part = view if take == len(view) else view[:take]
                 if self._hasher is not None:
                     self._hasher.update(part)
                 self._file.write(part)
-                self._part_pieces.append(piece if take == len(piece) else part)
                 self._in_file += take
+                if self._part_pieces is not None and self._in_file <= self.blobs.hot_part_bytes:
+                    self._part_pieces.append(piece if take == len(piece) else part)
+                else:  # too big to keep in memory: the pieces go once written, as before
+                    self._part_pieces = None
                 view = view[take:]
                 if self._in_file >= self.chunk_bytes:
                     self._finish_part()
@@ -100,7 +104,8 @@ class Spooler:
         sha256 = self._hasher.hexdigest() if self._hasher is not None else None
         if sha256 is not None:
             self._digests.append(sha256)
-        self.blobs.keep(self._parts[-1], self._part_pieces, self._in_file, sha256)
+        if self._part_pieces is not None:
+            self.blobs.keep(self._parts[-1], self._part_pieces, self._in_file, sha256)
         self._file, self._part_pieces, self._hasher = None, [], None
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.on_part, len(self._parts) - 1, self._parts[-1], self._in_file)

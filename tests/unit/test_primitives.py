@@ -121,7 +121,7 @@ def test_config_env_overrides_yaml(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("size", [0, 10, 70_000, 3 * (1 << 20) + 5])
 def test_spooler_cuts_into_chunks(tmp_path, size):
-    blobs = BlobStore(tmp_path, fsync=False, hot_bytes=64 << 20)
+    blobs = BlobStore(tmp_path, fsync=False, hot_bytes=4 << 20)
     data = os.urandom(size)
 
     async def go():
@@ -145,18 +145,18 @@ def test_spooler_cuts_into_chunks(tmp_path, size):
 
 def test_hot_copies_stay_within_budget(tmp_path):
     blobs = BlobStore(tmp_path, fsync=False, hot_bytes=100)
-    paths = [blobs.path_for("cd" * 16, i, "in") for i in range(4)]
+    paths = [blobs.path_for("cd" * 16, i, "in") for i in range(6)]
     for i, p in enumerate(paths):
-        blobs.write(p, bytes([i]) * 40)
-        blobs.keep(p, [bytes([i]) * 40], 40)
-    assert [blobs.hot(p) is not None for p in paths] == [False, False, True, True]  # oldest dropped first
-    assert blobs.read(paths[0]) == b"\x00" * 40  # from disk once it is no longer hot
+        blobs.write(p, bytes([i]) * 20)
+        blobs.keep(p, [bytes([i]) * 20], 20)
+    assert [blobs.hot(p) is not None for p in paths] == [False, True, True, True, True, True]  # oldest first
+    assert blobs.read(paths[0]) == b"\x00" * 20  # from disk once it is no longer hot
     big = blobs.path_for("cd" * 16, 9, "in")
-    blobs.keep(big, [b"x" * 101], 101)
-    assert blobs.hot(big) is None  # larger than the whole budget: not kept
-    blobs.delete(paths[2:])
-    assert blobs.hot(paths[2]) is None and not Path(paths[2]).exists()
-    blobs.keep(paths[0], [b"y" * 100], 100)  # the freed budget is there again
+    blobs.keep(big, [b"x" * 26], 26)
+    assert blobs.hot(big) is None  # more than a quarter of the budget: not kept
+    blobs.delete(paths[1:])
+    assert blobs.hot(paths[1]) is None and not Path(paths[1]).exists()
+    blobs.keep(paths[0], [b"y" * 25], 25)  # the freed budget is there again
     assert blobs.hot(paths[0]) is not None
 
 
