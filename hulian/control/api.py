@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from hulian.control import paths as P
-from hulian.control.envelope import declared_node, envelope, role_of, task_state
+from hulian.control.envelope import envelope, role_of, task_state
 from hulian.control.errors import BadRequest, ControlError, Forbidden, InternalError, TaskNotFound
 from hulian.control.service import ControlService, integer, text
 from hulian.core.errors import PtpError
@@ -72,7 +72,7 @@ def caller_of(request: Request, raw: bytes) -> str:
     """The calling node: its certificate (TLS on), else what it declares (TLS off: development only)."""
     node = _node(request)
     if not node.config.tls.enabled:
-        return declared_node(request.headers) or node.config.node_id
+        return H.source_of(request.headers) or node.config.node_id
     who = node.auth.identify_peer(_peer_cert(request))
     declared = node.auth.check_signature(who, request.method, request.url.path, request.headers)
     if declared is not None and declared != hashlib.sha256(raw).hexdigest():

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
 from hulian.control.models import JobState, TaskState
-from hulian.wire import headers as H
 
 SUCCESS_CODES = frozenset({0, 200})
 
@@ -60,14 +58,6 @@ def parse_reply(status: int, body: bytes) -> tuple[bool, Any, str, Any]:
     except (TypeError, ValueError):
         ok = False
     return ok and status < 400, code, message, obj.get("data")
-
-
-NODE_HEADERS = ("x-source-node-id", "x-node-id", H.SOURCE_NODE)
-
-
-def declared_node(headers: Mapping[str, str]) -> str:
-    """The caller's node id as it declares it: hyphen or underscore spellings (FATE sends x_node_id)."""
-    return next((value for name in NODE_HEADERS if (value := H.get(headers, name))), "")
 
 
 def role_of(value: Any) -> str:

@@ -102,7 +102,7 @@ class Authenticator:
             log.warning("unsigned call from %s refused (auth_type %s)", who.node_id, who.peer.auth_type.value)
             raise BadSignature(f"node {who.node_id!r} must sign requests ({who.peer.auth_type.value}): "
                                "x-auth-sign, x-timestamp, x-nonce and x-content-sha256 are required")
-        data = signing.canonical(method, path, digest, ts, nonce, H.get(headers, H.SOURCE_NODE))
+        data = signing.canonical(method, path, digest, ts, nonce, H.source_of(headers))
         if not signing.verify(who.certificate.public_key(), who.peer.auth_type.value, data, sign):
             log.warning("bad x-auth-sign from %s on %s", who.node_id, path)
             raise BadSignature(f"x-auth-sign from node {who.node_id!r} does not verify with its certificate's key "

@@ -56,7 +56,7 @@ class PeerClient:
         if self._key is None:
             return headers
         ts, nonce = str(int(time.time() * 1000)), secrets.token_hex(16)
-        data = signing.canonical(method, path, body_sha256, ts, nonce, headers.get(H.SOURCE_NODE, ""))
+        data = signing.canonical(method, path, body_sha256, ts, nonce, H.source_of(headers))
         headers.update({H.TIMESTAMP: ts, H.NONCE: nonce, H.CONTENT_SHA256: body_sha256,
                         H.AUTH_SIGN: signing.sign(self._key, data)})
         return headers

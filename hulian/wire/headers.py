@@ -36,6 +36,8 @@ ALIASES = {
     SOURCE_NODE: ("x-ptp-from-node-id",),  # FATE
 }
 
+CONTROL_SOURCE_NODE = ("x-source-node-id", "x-node-id")  # the control spec's, and FATE's
+
 PASSTHROUGH_VERSION = "1"  # x-ptp-version=1: pass-through; anything else: encapsulated (spec §5.2)
 PUSH_PATHS = ("/v1/interconn/chan/push", "/org.ppc.ptp.PrivateTransferTransport/push")
 
@@ -48,6 +50,12 @@ def get(headers: Mapping[str, str], name: str, default: str = "") -> str:
             if value:
                 return value
     return default
+
+
+def source_of(headers: Mapping[str, str]) -> str:
+    """The calling node as the request declares it: the transport's x-ptp-source-node-id, else the control
+    plane's x-source-node-id or x-node-id (FATE sends x_node_id). A signature covers this value."""
+    return next((value for name in (SOURCE_NODE, *CONTROL_SOURCE_NODE) if (value := get(headers, name))), "")
 
 
 def is_push_uri(uri: str) -> bool:

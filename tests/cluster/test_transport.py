@@ -202,6 +202,30 @@ def test_bad_signature_and_altered_body(trio):
         assert _code(unsigned) == "E0000000615"
 
 
+def test_a_signature_binds_the_declared_source(trio):
+    """Control calls declare their caller in x-source-node-id, transport calls in x-ptp-source-node-id; either
+    is covered by the signature, so a request whose declared source was changed after signing is refused."""
+    a, b, _ = trio
+    key = signing.load_private_key(a.client_key)
+    body = b'{"job_id":"job-unknown"}'
+    path = "/v1/interconn/schedule/job/status_all"
+
+    def control_headers(**over: str) -> dict[str, str]:
+        digest, ts, nonce = hashlib.sha256(body).hexdigest(), str(int(time.time() * 1000)), os.urandom(8).hex()
+        h = {"content-type": "application/json", "x-source-node-id": a.node_id, "x-timestamp": ts,
+             "x-nonce": nonce, "x-content-sha256": digest}
+        h["x-auth-sign"] = signing.sign(key, signing.canonical("POST", path, digest, ts, nonce, a.node_id))
+        return h | over
+
+    with peer_client(b, as_node=a) as cl:
+        honest = cl.post(path, content=body, headers=control_headers())
+        assert honest.status_code != 403, honest.text  # signed as the caller: past the signature check
+        forged = cl.post(path, content=body, headers=control_headers(**{"x-source-node-id": "node-c"}))
+        assert forged.status_code == 403 and "E0000000615" in forged.json()["msg"]
+        moved = _signed_invoke_headers(a, b, b"body", **{"x-ptp-source-node-id": "node-c"})
+        assert _code(cl.post(INVOKE, content=b"body", headers=moved)) == "E0000000615"
+
+
 def test_no_client_certificate_on_invoke(trio):
     b = trio[1]
     with container_client(b) as cl:
