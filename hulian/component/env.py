@@ -71,6 +71,11 @@ def build_env(launch: TaskLaunch, node: NodeEndpoints, token: str, log_path: str
 SECRET_KEYS = frozenset({"config.token"})
 
 
+def is_secret(key: str, value: str) -> bool:
+    """Whether an entry carries a credential: the session token, or a storage address with a password."""
+    return key in SECRET_KEYS or (key == "system.storage" and redact(value) != value)
+
+
 def loggable(env: dict[str, str]) -> dict[str, str]:
     """The environment with secrets masked (tokens, storage passwords), for logs and debugging."""
     return {k: "***" if k in SECRET_KEYS else redact(v) if k == "system.storage" else v for k, v in env.items()}

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from hulian.component import models as m
 from hulian.component.builtin import BUILTINS
-from hulian.component.env import NodeEndpoints, build_env
+from hulian.component.env import NodeEndpoints, build_env, loggable
 from hulian.component.images import InstanceState, transition
 from hulian.component.launch import ComponentRunner, Resources, StatusCallback, TaskLaunch, TaskState
 from hulian.component.managers import ContainerManager, PollKind, RunSpec, make_manager
@@ -121,6 +121,7 @@ class ComponentService(ComponentRunner):
         self._auth = Authenticator(config)
         self._runs: dict[tuple[str, str], TaskRun] = {}
         self._lock = asyncio.Lock()
+        self._pulls: dict[str, asyncio.Lock] = {}  # one image pull at a time per image
         self._monitor: asyncio.Task | None = None
         self._wake = asyncio.Event()
 
@@ -211,17 +212,19 @@ class ComponentService(ComponentRunner):
         await self.db.run(write)
 
     async def _start_task(self, launch: TaskLaunch) -> None:
+        reg = self.registry.get(launch.component, launch.version or None)
+        # the image is pulled before the service lock is taken: other starts and stops never wait behind a pull
+        unloadable = await self._load(reg) if reg is not None and self._refusal(launch, reg) is None else None
         async with self._lock:
             if await self._find(launch.task_id, launch.role) is not None:
                 return
-            reg = self.registry.get(launch.component, launch.version or None)
             task_dir = self.task_root / _path_part(launch.task_id) / _path_part(launch.role)
             run = TaskRun(launch.task_id, launch.role, launch.component, reg.version if reg else launch.version,
                           self._manager_for(reg).kind, TaskState.PENDING,
                           reg.state if reg else InstanceState.UNLOADED, launch, str(task_dir))
             await self._save(run, insert=True)
             self._runs[run.key] = run
-            why = self._refusal(launch, reg)
+            why = self._refusal(launch, reg) or unloadable
             if why is None and reg is not None:
                 why = await self._launch(run, reg)
             if why is not None:
@@ -250,26 +253,43 @@ class ComponentService(ComponentRunner):
             return f"component {reg.name} has no role {role!r} (its roleList is {reg.description['roleList']})"
         return None
 
+    async def _load(self, reg: Registration) -> str | None:
+        """Pull (and check) an image component's image unless it is loaded; the failure message when it could
+        not. The image becomes FAILED only when it never loaded."""
+        if not reg.image or reg.state == InstanceState.LOADED:
+            return None
+        async with self._pulls.setdefault(reg.image, asyncio.Lock()):
+            if reg.state == InstanceState.LOADED:  # pulled while this one waited
+                return None
+            try:
+                await self._manager_for(reg).prepare(reg)
+            except Exception as e:
+                log.warning("component %s: image %s cannot be loaded: %s", reg.name, reg.image, e)
+                if reg.state == InstanceState.UNLOADED:
+                    await self.registry.set_state(reg, InstanceState.FAILED)
+                return f"cannot start component {reg.name}: {getattr(e, 'message', None) or e}"
+            await self.registry.set_state(reg, InstanceState.LOADED)
+        return None
+
     async def _launch(self, run: TaskRun, reg: Registration) -> str | None:
         """Start one attempt; the failure message when it could not start."""
         launch = run.launch
         manager = self._managers[run.manager]
+        if (failed := await self._load(reg)) is not None:  # loaded already, except on a retry after a reload
+            run.instance_state = InstanceState.FAILED
+            return failed
         try:
             if run.manager != self._manager_for(reg).kind:
                 raise ValueError(f"registered again for the {self._manager_for(reg).kind} manager")
-            if reg.state != InstanceState.LOADED and reg.image:
-                await manager.prepare(reg)
-                await self.registry.set_state(reg, InstanceState.LOADED)
             token = self._auth.issue_token(launch.session_id, self.settings.token_ttl_seconds)  # None: security's
             spec = RunSpec(run.task_id, run.role, reg, {}, Path(run.task_dir), launch.resources,
                            launch.timeout_seconds, run.attempts + 1)
             env = build_env(launch, self.endpoints, token, manager.component_log_dir(spec),
                             self.settings.task_scoped_topics)
+            log.debug("task %s (%s): environment %s", run.task_id, run.role, loggable(env))
             run.handle = await manager.start(dataclasses.replace(spec, env=env))
         except Exception as e:  # whatever stops a start is the task's failure, said in its message
             log.warning("task %s (%s): %s cannot start: %s", run.task_id, run.role, reg.name, e)
-            if reg.image and reg.state == InstanceState.UNLOADED:
-                await self.registry.set_state(reg, InstanceState.FAILED)
             run.instance_state = InstanceState.FAILED
             return f"cannot start component {reg.name}: {getattr(e, 'message', None) or e}"
         now = time.time()

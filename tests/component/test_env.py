@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from hulian.component.env import NodeEndpoints, build_env, loggable
+from hulian.component.env import NodeEndpoints, build_env, is_secret, loggable
 from hulian.component.launch import TaskLaunch
 from hulian.transport.iclink.ptp_link import Party, PtpCarrier, link_topic
 from hulian.wire import headers as H
@@ -62,6 +62,8 @@ def test_loggable_masks_secrets() -> None:
     shown = loggable(build_env(_launch(), node, "tok-123", "/l"))
     assert shown["config.token"] == "***"
     assert "secret" not in shown["system.storage"] and "username=u" in shown["system.storage"]
+    assert is_secret("config.token", "tok") and is_secret("system.storage", node.storage)
+    assert not is_secret("system.storage", "file:///data") and not is_secret("config.task_id", "t1")
 
 
 def test_link_topics_are_task_scoped() -> None:

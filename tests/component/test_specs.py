@@ -3,6 +3,7 @@ manager (fake clients: no daemon or cluster needed)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,7 +71,12 @@ def test_kubernetes_job_manifest(tmp_path: Path) -> None:
     assert pod["restartPolicy"] == "Never"
     (c,) = pod["containers"]
     assert c["image"] == f"fudata/hetero-lr@{DIGEST}"
-    assert {e["name"]: e["value"] for e in c["env"]} == spec.env
+    env = {e["name"]: e for e in c["env"]}
+    assert env["config.task_id"] == {"name": "config.task_id", "value": "job1_lr_0"}
+    assert env["config.token"] == {"name": "config.token", "valueFrom": {"secretKeyRef": {"name": name,
+                                                                                         "key": "config.token"}}}
+    secret = KubernetesManager(namespace="privacy").secret_manifest(spec)
+    assert secret["metadata"]["name"] == name and secret["stringData"] == {"config.token": "t"}
     assert c["resources"]["limits"] == {"cpu": "2000m", "memory": "4096Mi", "ephemeral-storage": "1024Mi"}
     assert c["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
     assert {m["mountPath"] for m in c["volumeMounts"]} == {"/home/admin/app/logs", "/var/uds"}
@@ -153,11 +159,76 @@ async def test_docker_refuses_a_tampered_image(config, db) -> None:
         assert _state(service, "lr") == "FAILED"
 
 
+async def test_an_image_pull_does_not_hold_up_other_tasks(config, db) -> None:
+    """A slow registry: while one task's image is pulled, other starts and stops go on; a second task on the
+    same image waits for that pull instead of pulling again."""
+    fake = FakeDocker(DIGEST)
+    released, pulls = threading.Event(), []
+
+    def slow_pull(ref: str):
+        pulls.append(ref)
+        released.wait(10)
+        return fake.image
+
+    fake.images = SimpleNamespace(get=lambda ref: (_ for _ in ()).throw(NotFound(ref)), pull=slow_pull)
+    async with docker_service(config, db, fake) as (service, rec):
+        first = asyncio.create_task(service.start(launch("t-pull-1", "lr")))
+        second = asyncio.create_task(service.start(launch("t-pull-2", "lr")))
+        for _ in range(100):
+            if pulls:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(service.stop("t-other", "guest.0"), 2)  # not behind the pull
+        assert await service.state("t-other", "guest.0") == (TaskState.PENDING, "")
+        released.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 10)
+        await rec.wait("t-pull-1", TaskState.RUNNING)
+        await rec.wait("t-pull-2", TaskState.RUNNING)
+        assert len(pulls) == 1 and len(fake.runs) == 2
+
+
 async def test_signature_hook_is_called(tmp_path: Path) -> None:
     seen = []
     manager = DockerManager(client=FakeDocker(DIGEST), verify_signature=lambda ref, d: seen.append((ref, d)))
     await manager.prepare(_spec(tmp_path).registration)
     assert seen == [("fudata/hetero-lr:1.0.1", DIGEST)]
+
+
+class FakeKubernetes:
+    """Just enough of the kubernetes client's BatchV1Api and CoreV1Api for `start`, recording the calls."""
+
+    def __init__(self, fail_job: bool = False) -> None:
+        self.calls: list[tuple] = []
+        self.fail_job = fail_job
+
+    def create_namespaced_secret(self, namespace, body):
+        self.calls.append(("create secret", body["metadata"]["name"], dict(body["stringData"])))
+
+    def create_namespaced_job(self, namespace, body):
+        if self.fail_job:
+            raise RuntimeError("quota exceeded")
+        self.calls.append(("create job", body["metadata"]["name"]))
+        return SimpleNamespace(metadata=SimpleNamespace(uid="uid-1"))
+
+    def patch_namespaced_secret(self, name, namespace, body):
+        self.calls.append(("owner", name, body["metadata"]["ownerReferences"][0]["uid"]))
+
+    def delete_namespaced_secret(self, name, namespace):
+        self.calls.append(("delete secret", name))
+
+
+async def test_kubernetes_start_keeps_credentials_in_a_secret_the_job_owns(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, env={"config.token": "tok", "system.storage": "s3://h:9000?username=u&password=pw&bucket=b",
+                                "config.task_id": "job1_lr_0"})
+    api = FakeKubernetes()
+    handle = await KubernetesManager(batch_api=api, core_api=api).start(spec)
+    name = handle["job"]
+    assert api.calls == [("create secret", name, {"config.token": "tok", "system.storage": spec.env["system.storage"]}),
+                         ("create job", name), ("owner", name, "uid-1")]
+    failing = FakeKubernetes(fail_job=True)
+    with pytest.raises(RuntimeError, match="quota"):
+        await KubernetesManager(batch_api=failing, core_api=failing).start(spec)
+    assert failing.calls[-1] == ("delete secret", name)  # no Secret is left behind by a Job that never was
 
 
 async def test_kubernetes_prepare_needs_a_digest_and_calls_the_hook(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 is gone without a result), its pod's image pinned by digest so the kubelet runs exactly what was
 registered. `job_manifest` is the whole decision (a plain dict the client accepts as a body), so it is
 tested without a cluster. Timeouts are enforced twice: `activeDeadlineSeconds` in the cluster and the
-service's own deadline.
+service's own deadline. Credentials in the environment (the session token, a storage password) are not written
+into the Job: they live in a Secret of the same name that the Job owns, so deleting the Job deletes them.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from hulian.component.env import is_secret
 from hulian.component.images import LABELS, ImageError, pinned_image
 from hulian.component.managers import base as b
 from hulian.component.registry import Registration
@@ -67,9 +69,23 @@ class KubernetesManager(b.ImageManager):
             self._batch, self._core = client.BatchV1Api(), client.CoreV1Api()
         return self._batch, self._core
 
+    def secret_manifest(self, spec: b.RunSpec) -> dict[str, Any]:
+        """The Secret holding the run's credentials (named as its Job)."""
+        return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": job_name(spec.task_id, spec.role), "namespace": self.namespace,
+                             "labels": self._labels(spec)},
+                "stringData": {k: v for k, v in spec.env.items() if is_secret(k, v)}}
+
+    @staticmethod
+    def _labels(spec: b.RunSpec) -> dict[str, str]:
+        return {f"{LABEL_PREFIX}task-id": label_value(spec.task_id), f"{LABEL_PREFIX}role": label_value(spec.role),
+                f"{LABEL_PREFIX}component": label_value(spec.registration.name),
+                "app.kubernetes.io/managed-by": "hulian"}
+
     def job_manifest(self, spec: b.RunSpec) -> dict[str, Any]:
         reg = spec.registration
         ref = pinned_image(reg.image, reg.digest)
+        name = job_name(spec.task_id, spec.role)
         res = spec.resources
         limits: dict[str, str] = {}
         if res.cpu > 0:
@@ -78,8 +94,7 @@ class KubernetesManager(b.ImageManager):
             limits["memory"] = _quantity_mi(res.memory)
         if res.disk > 0:
             limits["ephemeral-storage"] = _quantity_mi(res.disk)
-        labels = {f"{LABEL_PREFIX}task-id": label_value(spec.task_id), f"{LABEL_PREFIX}role": label_value(spec.role),
-                  f"{LABEL_PREFIX}component": label_value(reg.name), "app.kubernetes.io/managed-by": "hulian"}
+        labels = self._labels(spec)
         annotations = {f"{LABEL_PREFIX}{k}": v for k, v in reg.labels.items() if k in LABELS}
         annotations[f"{LABEL_PREFIX}task-id"] = spec.task_id
         log_dir = b.log_dir_in_container(reg)
@@ -92,7 +107,8 @@ class KubernetesManager(b.ImageManager):
             "name": "component",
             "image": ref.pinned(reg.digest),
             "imagePullPolicy": "IfNotPresent",
-            "env": [{"name": k, "value": v} for k, v in sorted(spec.env.items())],
+            "env": [{"name": k, "valueFrom": {"secretKeyRef": {"name": name, "key": k}}} if is_secret(k, v)
+                    else {"name": k, "value": v} for k, v in sorted(spec.env.items())],
             "resources": {"limits": limits, "requests": dict(limits)},
             "volumeMounts": mounts,
         }
@@ -111,15 +127,30 @@ class KubernetesManager(b.ImageManager):
         return {
             "apiVersion": "batch/v1",
             "kind": "Job",
-            "metadata": {"name": job_name(spec.task_id, spec.role), "namespace": self.namespace,
-                         "labels": labels, "annotations": annotations},
+            "metadata": {"name": name, "namespace": self.namespace, "labels": labels, "annotations": annotations},
             "spec": job_spec,
         }
 
     async def start(self, spec: b.RunSpec) -> b.Handle:
-        manifest = self.job_manifest(spec)
-        await asyncio.to_thread(lambda: self._apis()[0].create_namespaced_job(self.namespace, manifest))
-        return {"job": manifest["metadata"]["name"], "namespace": self.namespace, "task_dir": str(spec.task_dir)}
+        manifest, secret = self.job_manifest(spec), self.secret_manifest(spec)
+        name = manifest["metadata"]["name"]
+
+        def create() -> None:
+            batch, core = self._apis()
+            if secret["stringData"]:
+                core.create_namespaced_secret(self.namespace, secret)
+            try:
+                job = batch.create_namespaced_job(self.namespace, manifest)
+            except Exception:
+                if secret["stringData"]:
+                    core.delete_namespaced_secret(name, self.namespace)
+                raise
+            if secret["stringData"]:  # the Job owns its Secret: deleting the Job (kill, TTL) deletes it too
+                owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": job.metadata.uid}
+                core.patch_namespaced_secret(name, self.namespace, {"metadata": {"ownerReferences": [owner]}})
+
+        await asyncio.to_thread(create)
+        return {"job": name, "namespace": self.namespace, "task_dir": str(spec.task_dir)}
 
     def _pod(self, handle: b.Handle) -> Any | None:
         _, core = self._apis()
