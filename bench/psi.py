@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ import machine  # bench/machine.py, beside this script
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from hulian.node.cluster import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".bench" / "psi-data"
@@ -43,12 +44,6 @@ def dataset(n: int) -> tuple[Path, Path, int]:
             table = pa.table({"id": pa.array(col.astype(str)), "score": pa.array(rng.integers(0, 1000, n))})
             pacsv.write_csv(table, path)
     return a, b, n // 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tree_rss(pid: int) -> int:
@@ -105,7 +100,7 @@ def run_pair(cmds: list[list[str]], timeout: float) -> list[dict]:
 
 
 def hulian_pair(a: Path, b: Path, curve: str, backend: str, out_dir: Path, timeout: float) -> list[dict]:
-    p0, p1 = free_port(), free_port()
+    p0, p1 = free_ports(2)
     cmds = []
     for rank, (inp, listen, peer) in enumerate(((a, p0, p1), (b, p1, p0))):
         cmds.append([sys.executable, "-m", "hulian.cli.main", "psi", "--rank", str(rank),

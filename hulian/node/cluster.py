@@ -4,6 +4,7 @@ Used by `hulian cluster up/down`, `make demo` and the cluster test tier.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -39,10 +40,17 @@ class ClusterNode:
     pid: int = 0
 
 
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports (all held open while chosen: a port let go may be handed out again at once)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def node_name(i: int) -> str:
@@ -57,7 +65,7 @@ def generate(directory: Path, n: int, relays: list[tuple[str, str, str]] = (), e
     pki = directory / "pki"
     ca = create_ca(pki)
     names = [node_name(i) for i in range(n)]
-    ports = {name: free_port() for name in names}
+    ports = dict(zip(names, free_ports(n), strict=True))
     nodes = []
     for name in names:
         cert = issue_node_cert(ca, pki, name)
@@ -116,8 +124,11 @@ def wait_healthy(node: ClusterNode, timeout: float = 30.0) -> None:
     while time.monotonic() < deadline:
         try:
             r = httpx.get(node.url + HEALTH_PATH, verify=ssl_context(node), timeout=2.0, trust_env=False)
-            if r.status_code == 200:
+            answering = (r.json().get("data") or {}).get("node_id") if r.status_code == 200 else None
+            if answering == node.node_id:
                 return
+            if answering:  # its port was taken by another node: this one could not listen
+                raise RuntimeError(f"{node.url} answers as node {answering}, not {node.node_id}: its port is in use")
             last = f"HTTP {r.status_code}"
         except httpx.HTTPError as e:
             last = str(e)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hulian.algorithms.ecdh_psi.params import PsiParams, build_suite
 from hulian.algorithms.ecdh_psi.run import PsiReport, run_and_close
 from hulian.data.table import TableSource
-from hulian.node.cluster import free_port
+from hulian.node.cluster import free_ports
 from hulian.transport.iclink import GrpcLink, LinkOptions
 
 X25519 = PsiParams(build_suite("curve25519"), 96)
@@ -36,7 +36,7 @@ def read_rows(path: Path) -> list[tuple[str, str]]:
 def run_pair(tmp: Path, a: list[str], b: list[str], p0: PsiParams = X25519, p1: PsiParams | None = None
              ) -> list[PsiReport]:
     """Both parties' reports; outputs in tmp/out0.csv and tmp/out1.csv."""
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     reports: list[PsiReport | None] = [None, None]
     errors: list[BaseException] = []
 
@@ -95,7 +95,7 @@ def test_parquet_and_two_key_columns(tmp_path: Path):
     pq.write_table(pa.table({"phone": [1380000, 1390000, 1380000, 1500000], "name": ["li", "wang", "li", "zhao"],
                              "v": [1.5, 2.5, 3.5, 4.5]}), tmp_path / "a.parquet")
     pq.write_table(pa.table({"phone": [1500000, 1380000], "name": ["zhao", "li"]}), tmp_path / "b.parquet")
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     reports: list[PsiReport] = []
 
     def party(rank: int) -> None:

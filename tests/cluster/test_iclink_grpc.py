@@ -10,14 +10,14 @@ import time
 
 import pytest
 
-from hulian.node.cluster import free_port
+from hulian.node.cluster import free_ports
 from hulian.transport.iclink import GrpcLink, LinkError, LinkOptions, LinkTimeout
 
 pytestmark = pytest.mark.cluster
 
 
 def start_peer(mode: str) -> tuple[subprocess.Popen, int, int]:
-    own, peer = free_port(), free_port()
+    own, peer = free_ports(2)
     proc = subprocess.Popen([sys.executable, "-m", "tests.cluster.iclink_peer", mode, str(peer), str(own)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return proc, own, peer

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from hulian.crypto import tokens
-from hulian.node.cluster import ClusterNode, free_port
+from hulian.node.cluster import ClusterNode, free_ports
 
 pytestmark = pytest.mark.cluster
 
@@ -74,7 +74,7 @@ def run_both(cmds: list[list[str]], timeout: float = 120) -> list[subprocess.Com
 @pytest.mark.parametrize("suite", sorted(SUITES))
 def test_white_box_every_suite(tmp_path: Path, suite: str, result_to: str):
     a, b = write_csv(tmp_path / "a.csv", A_KEYS), write_csv(tmp_path / "b.csv", B_KEYS)
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     extra = [*SUITES[suite], "--result-to", result_to]
     r0, r1 = run_both([psi_cmd(0, ports, a, tmp_path / "o0.csv", *extra),
                        psi_cmd(1, ports, b, tmp_path / "o1.csv", *extra)])
@@ -91,7 +91,7 @@ def test_white_box_every_suite(tmp_path: Path, suite: str, result_to: str):
 
 def test_white_box_secretflow_compat(tmp_path: Path):
     a, b = write_csv(tmp_path / "a.csv", A_KEYS), write_csv(tmp_path / "b.csv", B_KEYS)
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     r0, r1 = run_both([psi_cmd(rank, ports, inp, tmp_path / f"o{rank}.csv", "--curve", "sm2", "--compat",
                                "secretflow") for rank, inp in ((0, a), (1, b))])
     assert r0.returncode == 0 and r1.returncode == 0, r0.stderr + r1.stderr
@@ -100,7 +100,7 @@ def test_white_box_secretflow_compat(tmp_path: Path):
 
 def test_handshake_refused_names_the_mismatch(tmp_path: Path):
     a, b = write_csv(tmp_path / "a.csv", A_KEYS[:10]), write_csv(tmp_path / "b.csv", B_KEYS[:10])
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     t0 = time.monotonic()
     r0, r1 = run_both([psi_cmd(0, ports, a, tmp_path / "o0.csv", "--curve", "sm2"),
                        psi_cmd(1, ports, b, tmp_path / "o1.csv", "--curve", "curve25519")], timeout=60)
@@ -116,7 +116,7 @@ def test_peer_killed_mid_stream_fails_within_timeout(tmp_path: Path):
     n = 300_000
     a = write_csv(tmp_path / "a.csv", [f"a{i}" for i in range(n)])
     b = write_csv(tmp_path / "b.csv", [f"b{i}" for i in range(n)])
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     timeout = ["--timeout", "5", "--handshake-timeout", "15"]
     p0 = subprocess.Popen(psi_cmd(0, ports, a, tmp_path / "o0.csv", *timeout), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)

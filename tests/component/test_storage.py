@@ -15,6 +15,7 @@ from hulian.algorithms.statistics import component as statistics
 from hulian.data.registry import dataset_info, list_datasets, register_dataset
 from hulian.data.storage import FileStorage, S3Storage, StorageError, open_storage, redact
 from hulian.data.table import TableSource
+from hulian.node.cluster import free_port
 
 pytest.importorskip("boto3")
 pytest.importorskip("moto")
@@ -22,15 +23,9 @@ pytest.importorskip("moto")
 CSV = "id,age,income\n1,30,100.5\n2,,200\n3,50,\n4,41,400\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_url() -> str:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
