@@ -67,6 +67,14 @@ class ComponentRunner(ABC):
     """The component layer as the control plane sees it (hulian.component.service implements it)."""
 
     @abstractmethod
+    async def open(self) -> None:
+        """Bring the layer up at node start (and adopt the runs a previous process left)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop watching at node stop; runs go on and are adopted by the next `open`."""
+
+    @abstractmethod
     def description(self, name: str, version: str | None = None) -> dict[str, Any] | None:
         """The registered self-description (component spec §2: componentName, provider, version, roleList,
         inputParam, inputData, outputData, ...) of a component, newest version when `version` is None;

@@ -126,16 +126,9 @@ class ComponentService(ComponentRunner):
         self._wake = asyncio.Event()
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
-    async def start(self, launch: TaskLaunch | None = None) -> None:
-        """`start()`: bring the layer up (at node start). `start(launch)`: run a task (ComponentRunner); a
-        repeated start of the same (task, role) is a no-op."""
-        if launch is None:
-            await self._open()
-        else:
-            await self._start_task(launch)
-
-    async def _open(self) -> None:
-        """Create the tables, load registrations, register the built-ins, adopt runs, start the monitor."""
+    async def open(self) -> None:
+        """Bring the layer up (at node start): create the tables, load registrations, register the built-ins,
+        adopt runs, start the monitor."""
         await self.db.call(lambda: m.metadata.create_all(self.db.engine, tables=[m.components, m.tasks]))
         await self.db.run(self.registry.load)
         for builtin in BUILTINS:
@@ -211,7 +204,8 @@ class ComponentService(ComponentRunner):
 
         await self.db.run(write)
 
-    async def _start_task(self, launch: TaskLaunch) -> None:
+    async def start(self, launch: TaskLaunch) -> None:
+        """Run a task (ComponentRunner); a repeated start of the same (task, role) is a no-op."""
         reg = self.registry.get(launch.component, launch.version or None)
         # the image is pulled before the service lock is taken: other starts and stops never wait behind a pull
         unloadable = await self._load(reg) if reg is not None and self._refusal(launch, reg) is None else None

@@ -93,7 +93,7 @@ def create_app(config: NodeConfig) -> FastAPI:
         await node.service.start()
         await node.forwarder.start()
         if node.components is not None:
-            await node.components.start()  # type: ignore[attr-defined]
+            await node.components.open()
         await node.control.start()
         grpc_server = None
         if config.grpc.enabled:
@@ -108,7 +108,7 @@ def create_app(config: NodeConfig) -> FastAPI:
                 await grpc_server.stop(grace=2)
             await node.control.close()
             if node.components is not None:
-                await node.components.close()  # type: ignore[attr-defined]
+                await node.components.close()
             await node.forwarder.stop()
             await node.service.stop()
             await node.client.close()

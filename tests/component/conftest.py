@@ -85,7 +85,7 @@ async def make_service(config: NodeConfig, db: Database) -> AsyncIterator[Callab
     async def make() -> tuple[ComponentService, Recorder]:
         recorder = Recorder()
         service = ComponentService(config, db, recorder)
-        await service.start()
+        await service.open()
         made.append(service)
         return service, recorder
 

@@ -52,7 +52,7 @@ async def test_two_psi_tasks_of_one_session(make_cluster, tmp_path: Path) -> Non
     params = {"curve_type": "curve25519", "field_names": ["id"], "recv_timeout": 30}
     try:
         for service, _, _ in services:
-            await service.start()
+            await service.open()
         for task, (g, h) in (("job1_psi_0", ("g", "h")), ("job1_psi_1", ("g2", "h2"))):
             for (service, _, _), role, data in ((services[0], "guest.0", g), (services[1], "host.0", h)):
                 await service.start(launch(task, "ecdh_psi", role=role, parties=parties, insts=insts,

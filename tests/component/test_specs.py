@@ -127,7 +127,7 @@ async def docker_service(config, db, fake: FakeDocker) -> AsyncIterator[tuple[Co
     """A started service on the fake daemon, with the `lr` image registered."""
     rec = Recorder()
     service = ComponentService(config, db, rec, manager=DockerManager(client=fake))
-    await service.start()
+    await service.open()
     try:
         await service.register_image(description("lr"), "/fudata/hetero-lr:1.0.1", DIGEST, LABELS)
         yield service, rec
