@@ -104,16 +104,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_split(a, b, data: bytes, count: int) -> str:
-    """Where the CPU goes while `count` messages are pipelined: node A, node B, and the SDKs (this process)."""
+def cpu_split(a, b, data: bytes, count: int, runs: int) -> str:
+    """Where the CPU goes while `count` messages are pipelined: node A, node B, and the SDKs (this process),
+    in CPU-ms per message; medians of `runs` runs (the run-to-run spread on a shared machine is ±10 %)."""
     pids = (a.pid, b.pid, os.getpid())
-    before = [cpu_seconds(p) for p in pids]
-    t0 = time.perf_counter()
-    pipelined(a, b, data, count)
-    wall = time.perf_counter() - t0
-    used = [cpu_seconds(p) - s for p, s in zip(pids, before, strict=True)]
-    return (f"CPU seconds for {count} x {len(data) >> 20} MiB pipelined in {wall:.2f} s: node A {used[0]:.2f}, "
-            f"node B {used[1]:.2f}, SDKs {used[2]:.2f} (cores busy {sum(used) / wall:.2f})")
+    rates, per_message, busy = [], [], []
+    for _ in range(runs):
+        before = [cpu_seconds(p) for p in pids]
+        t0 = time.perf_counter()
+        pipelined(a, b, data, count)
+        wall = time.perf_counter() - t0
+        used = [cpu_seconds(p) - s for p, s in zip(pids, before, strict=True)]
+        rates.append(len(data) * count / wall / 1e6)
+        per_message.append([u / count * 1e3 for u in used])
+        busy.append(sum(used) / wall)
+    a_ms, b_ms, sdk_ms = (statistics.median(m[i] for m in per_message) for i in range(3))
+    return (f"{count} x {len(data) >> 20} MiB pipelined, median of {runs} runs: {statistics.median(rates):.0f} MB/s "
+            f"(runs {min(rates):.0f}-{max(rates):.0f}); CPU-ms per message: node A {a_ms:.0f}, node B {b_ms:.0f}, "
+            f"SDKs {sdk_ms:.0f}, total {a_ms + b_ms + sdk_ms:.0f} (cores busy {statistics.median(busy):.2f})")
 
 
 def _best_ms(fn, repeat: int = 5) -> float:
@@ -237,6 +245,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for the record)")
     ap.add_argument("--sizes", default=",".join(n for n, _ in SIZES), help="subset, e.g. '1 KiB,64 MiB'")
     ap.add_argument("--fsync", choices=["on", "off"], default="on", help="transport.fsync of both nodes")
+    ap.add_argument("--runs", type=int, default=1, help="runs of the --cpu measurement (medians are printed)")
     ap.add_argument("--cpu", action="store_true", help="also print where the CPU goes for 64 MiB messages, and the "
                     "floor: the CPU its unavoidable cryptography and writes take")
     args = ap.parse_args()
@@ -266,7 +275,7 @@ def main() -> None:
                       f"{ceil:12.1f} | {best / ceil:6.0%} | {best_ceil:12.1f}")
             if args.cpu:
                 big = os.urandom(64 << 20)
-                print(cpu_split(a, b, big, 8))
+                print(cpu_split(a, b, big, 8, args.runs))
                 print(floor(a, big, Path(d)))
         finally:
             cluster.down(Path(d))
