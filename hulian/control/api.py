@@ -25,7 +25,7 @@ from hulian.control.envelope import envelope, role_of, task_state
 from hulian.control.errors import BadRequest, ControlError, Forbidden, InternalError, TaskNotFound
 from hulian.control.service import ControlService, integer, text
 from hulian.core.errors import PtpError
-from hulian.data.registry import list_datasets, node_storage, register_dataset
+from hulian.data.registry import list_datasets, on_node_storage, register_dataset
 from hulian.data.storage import StorageError
 from hulian.data.table import TableError
 from hulian.wire import headers as H
@@ -280,10 +280,10 @@ async def dataset_upload(request: Request) -> JSONResponse:
         with tmp.open("wb") as f:
             async for piece in request.stream():
                 await asyncio.to_thread(f.write, piece)
-        storage = node_storage(node.config)
-        meta = await asyncio.to_thread(register_dataset, storage, namespace, name, tmp,
-                                       replace=q.get("replace", "").lower() in ("1", "true", "yes"),
-                                       description=f"uploaded from {q.get('filename') or 'a client'}")
+        replace = q.get("replace", "").lower() in ("1", "true", "yes")
+        description = f"uploaded from {q.get('filename') or 'a client'}"
+        meta = await asyncio.to_thread(on_node_storage, node.config, lambda storage: register_dataset(
+            storage, namespace, name, tmp, replace=replace, description=description))
         return _reply(0, "success", meta)
     except (ControlError, PtpError) as e:
         return error_reply(e)
@@ -296,4 +296,4 @@ async def dataset_upload(request: Request) -> JSONResponse:
 
 @route(P.NS_DATASET_LIST, ("GET", "POST"), east_west=False)
 async def dataset_list(request: Request, body: Body, caller: str) -> Any:
-    return await asyncio.to_thread(list_datasets, node_storage(_node(request).config))
+    return await asyncio.to_thread(on_node_storage, _node(request).config, list_datasets)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -20,15 +21,22 @@ from hulian.core.config import NodeConfig
 from hulian.data.storage import FileStorage, S3Storage, Storage, StorageError, check_part, open_storage
 from hulian.data.table import CSV_BLOCK_BYTES, TableError, csv_columns, table_format
 
+T = TypeVar("T")
+
 
 def storage_url(config: NodeConfig) -> str:
     """The node's `system.storage`: `storage.url`, else a `storage` directory under the data directory."""
     return config.storage.url or (Path(config.data_dir) / "storage").resolve().as_uri()
 
 
-def node_storage(config: NodeConfig) -> Storage:
-    """The node's storage engine (what `hulian data add` and the dataset routes use)."""
-    return open_storage(storage_url(config))
+def on_node_storage(config: NodeConfig, fn: Callable[[Storage], T]) -> T:
+    """fn(the node's storage engine), the engine closed afterwards (an S3 engine's local copies removed).
+    Blocking: the dataset routes run it on a worker thread."""
+    storage = open_storage(storage_url(config))
+    try:
+        return fn(storage)
+    finally:
+        storage.close()
 
 
 def describe_file(path: Path) -> dict[str, Any]:

@@ -13,7 +13,8 @@ import numpy as np
 
 from hulian.component.launch import Resources, TaskState
 from hulian.component.managers.process import alive
-from hulian.data.registry import node_storage, register_dataset
+from hulian.data.registry import register_dataset, storage_url
+from hulian.data.storage import open_storage
 from tests.component.conftest import description, launch, python_command
 
 SLEEP_THEN_OK = "import time, sys; print('working'); sys.stdout.flush(); time.sleep({s}); print('done')"
@@ -31,7 +32,7 @@ async def test_statistics_runs_to_success(make_service, config, tmp_path) -> Non
     values = rng.normal(10, 3, 200).round(4)
     csv = tmp_path / "t.csv"
     csv.write_text("id,x\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
-    storage = node_storage(config)
+    storage = open_storage(storage_url(config))
     register_dataset(storage, "bank", "t", csv)
     service, rec = await make_service()
     await service.start(launch("t-stats", "statistics", inputs={"data": {"namespace": "bank", "name": "t"}},

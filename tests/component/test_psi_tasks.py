@@ -12,7 +12,8 @@ import pytest
 from hulian.component.launch import TaskState
 from hulian.component.service import ComponentService
 from hulian.core.config import ComponentsConfig, StorageConfig, load_config
-from hulian.data.registry import node_storage, register_dataset
+from hulian.data.registry import register_dataset
+from hulian.data.storage import open_storage
 from hulian.node.cluster import ClusterNode
 from hulian.store.db import Database
 from tests.component.conftest import Recorder, launch
@@ -43,7 +44,7 @@ async def test_two_psi_tasks_of_one_session(make_cluster, tmp_path: Path) -> Non
     a, b = make_cluster(2)
     storage_url = (tmp_path / "storage").as_uri()
     services = [_service(n, tmp_path, storage_url) for n in (a, b)]
-    storage = node_storage(services[0][0].config)
+    storage = open_storage(storage_url(services[0][0].config))
     keys = {"g": [f"id{i}" for i in range(0, 300)], "h": [f"id{i}" for i in range(200, 500)],
             "g2": [f"id{i}" for i in range(0, 50)], "h2": [f"id{i}" for i in range(40, 90)]}
     for name, ks in keys.items():

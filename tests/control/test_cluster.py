@@ -13,7 +13,8 @@ import pytest
 
 from hulian.control import paths as P
 from hulian.core.config import load_config
-from hulian.data.registry import node_storage, register_dataset
+from hulian.data.registry import register_dataset, storage_url
+from hulian.data.storage import open_storage
 from hulian.node import cluster
 from hulian.node.cluster import ClusterNode
 from tests.conftest import container_client
@@ -27,7 +28,7 @@ def add_dataset(node: ClusterNode, tmp: Path, name: str, keys: range) -> None:
         w = csv.writer(f)
         w.writerow(["id", "x"])
         w.writerows([f"id{k:04d}", k * 0.5] for k in keys)
-    register_dataset(node_storage(load_config(node.config)), "test", name, path)
+    register_dataset(open_storage(storage_url(load_config(node.config))), "test", name, path)
 
 
 def job(a: ClusterNode, b: ClusterNode, host_dataset: str = "test#host", recv_timeout: int = 60) -> dict:
