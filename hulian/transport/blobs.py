@@ -87,18 +87,13 @@ class BlobStore:
         with self._lock:
             return self._hot.get(path)
 
-    def pieces(self, path: str) -> Pieces:
-        """The file's content: its hot copy, else read from disk (blocking)."""
-        hot = self.hot(path)
-        return hot.pieces if hot is not None else list(self.iter_file(path))
-
-    def read(self, path: str) -> bytes:
-        """The file's content as one buffer (blocking)."""
+    def content(self, path: str) -> Hot:
+        """The file's content: its hot copy, else read from disk (blocking; no SHA-256 then)."""
         hot = self.hot(path)
         if hot is not None:
-            return b"".join(hot.pieces)
-        with open(path, "rb") as f:
-            return f.read()
+            return hot
+        pieces = list(self.iter_file(path))
+        return Hot(pieces, sum(len(p) for p in pieces), None)
 
     @staticmethod
     def iter_file(path: str, piece: int = READ_PIECE) -> Iterator[bytes]:

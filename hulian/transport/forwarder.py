@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from hulian.core.config import EastWestMode
 from hulian.core.errors import FINAL_CODES, OK
 from hulian.store.db import outbox
-from hulian.transport.blobs import BlobStore, Pieces
+from hulian.transport.blobs import Pieces
 from hulian.transport.client import PeerClient, metadata_header
 from hulian.transport.service import TransportService
 from hulian.transport.spool import run_blocking
@@ -189,13 +189,11 @@ class Forwarder:
     def _load(self, row: Row, mode: EastWestMode) -> tuple[Pieces, str | None]:
         """A row's payload (its file's hot copy when it has one, with the SHA-256 its writer took), framed for
         an encapsulating peer (runs on a sending thread)."""
-        hot = self.service.blobs.hot(row["blob_path"]) if row["blob_path"] else None
-        if hot is not None:
-            pieces, sha256 = hot.pieces, hot.sha256
-        elif row["blob_path"] is None:
+        if row["blob_path"] is None:
             pieces, sha256 = [row["payload"]], None
         else:
-            pieces, sha256 = list(BlobStore.iter_file(row["blob_path"])), None
+            content = self.service.blobs.content(row["blob_path"])
+            pieces, sha256 = content.pieces, content.sha256
         if mode == EastWestMode.ENCAPSULATED:
             push = ptp_pb2.PushInbound(topic=row["topic"], payload=b"".join(pieces),
                                        metadata=json.loads(row["meta"] or "{}"))

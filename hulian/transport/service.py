@@ -128,12 +128,15 @@ class TransportService:
     def push_spooler(self, msg_id: str, target: str, on_part: Callable[[int, str, int], None] | None = None
                      ) -> Spooler:
         """A spooler for a push to `target` (raises when the target is unknown): cut in the next hop's chunks,
-        each hashed as it is written when it will be sent signed and as it is (pass-through)."""
+        each hashed as it is written when it will be sent signed and as it is (pass-through) and its hot copy,
+        which carries the digest to the forwarder, can hold it."""
         if target == self.config.node_id:
             return self.spooler(msg_id, "out", self.config.limits.max_body_bytes)
         hop = self.router.next_hop(target)
-        signed = self.config.tls.enabled and hop.peer.mode == EastWestMode.PASSTHROUGH
-        return self.spooler(msg_id, "out", self.router.chunk_bytes(hop), digest=signed, on_part=on_part)
+        chunk_bytes = self.router.chunk_bytes(hop)
+        digest = (self.config.tls.enabled and hop.peer.mode == EastWestMode.PASSTHROUGH
+                  and chunk_bytes <= self.blobs.hot_part_bytes)
+        return self.spooler(msg_id, "out", chunk_bytes, digest=digest, on_part=on_part)
 
     async def is_released(self, session_id: str) -> bool:
         return session_id in self._released
@@ -204,7 +207,7 @@ class TransportService:
         """A queued message's whole payload in one buffer (its hot copies, else read from its files)."""
         if m.payload is not None:
             return m.payload
-        return await run_blocking(lambda: b"".join(self.blobs.read(p) for p in m.blob_paths))
+        return await run_blocking(lambda: b"".join(x for p in m.blob_paths for x in self.blobs.content(p).pieces))
 
     async def peek(self, session_id: str, topic: str, source: str | None) -> Message | None:
         await self._check_open(session_id)

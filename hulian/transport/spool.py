@@ -38,7 +38,7 @@ class Spooler:
         self.digest = digest
         self._hasher = None  # of the current part file
         self._digests: list[str] = []  # of the part files written
-        self._inline_digest = ""
+        self._inline = b""  # the body, when small enough to stay in memory
         self.size = 0
         self._pieces: list[bytes] = []
         self._buffered = 0
@@ -113,10 +113,8 @@ class Spooler:
     async def close(self) -> Payload:
         """All bytes received: make the files durable and describe the payload."""
         if not self._parts and self._writing is None and self._buffered <= self.inline_bytes:
-            data = b"".join(self._pieces)
-            if self.digest:
-                self._inline_digest = hashlib.sha256(data).hexdigest()
-            return Payload(size=len(data), data=data)
+            self._inline = b"".join(self._pieces)
+            return Payload(size=len(self._inline), data=self._inline)
         await self._flush()
         await self._wait_write()
         if self._file is not None:
@@ -135,7 +133,7 @@ class Spooler:
     def hexdigest(self) -> str:
         """SHA-256 of a whole body kept inline or in one part file (a spooler with `digest` and no cutting)."""
         assert self.digest and len(self._parts) <= 1
-        return self._digests[0] if self._parts else self._inline_digest
+        return self._digests[0] if self._parts else hashlib.sha256(self._inline).hexdigest()
 
 
 async def spool_bytes(data: bytes, spooler: Spooler) -> Payload:
