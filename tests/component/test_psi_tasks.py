@@ -13,6 +13,7 @@ from hulian.component.launch import TaskState
 from hulian.component.service import ComponentService
 from hulian.core.config import ComponentsConfig, StorageConfig, load_config
 from hulian.data.registry import register_dataset
+from hulian.data.registry import storage_url as node_storage_url
 from hulian.data.storage import open_storage
 from hulian.node.cluster import ClusterNode
 from hulian.store.db import Database
@@ -44,7 +45,7 @@ async def test_two_psi_tasks_of_one_session(make_cluster, tmp_path: Path) -> Non
     a, b = make_cluster(2)
     storage_url = (tmp_path / "storage").as_uri()
     services = [_service(n, tmp_path, storage_url) for n in (a, b)]
-    storage = open_storage(storage_url(services[0][0].config))
+    storage = open_storage(node_storage_url(services[0][0].config))
     keys = {"g": [f"id{i}" for i in range(0, 300)], "h": [f"id{i}" for i in range(200, 500)],
             "g2": [f"id{i}" for i in range(0, 50)], "h2": [f"id{i}" for i in range(40, 90)]}
     for name, ks in keys.items():
