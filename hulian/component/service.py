@@ -278,6 +278,8 @@ class ComponentService(ComponentRunner):
             token = self._auth.issue_token(launch.session_id, self.settings.token_ttl_seconds)  # None: security's
             spec = RunSpec(run.task_id, run.role, reg, {}, Path(run.task_dir), launch.resources,
                            launch.timeout_seconds, run.attempts + 1)
+            # every manager's task log (task.log, collected at the end for containers) lives here
+            await asyncio.to_thread(spec.task_dir.mkdir, parents=True, exist_ok=True)
             env = build_env(launch, self.endpoints, token, manager.component_log_dir(spec),
                             self.settings.task_scoped_topics)
             log.debug("task %s (%s): environment %s", run.task_id, run.role, loggable(env))
@@ -405,13 +407,13 @@ class ComponentService(ComponentRunner):
     # ---- monitor ------------------------------------------------------------------------------------------
     async def _monitor_loop(self) -> None:
         while True:
+            self._wake.clear()  # before the pass: a start or callback during it wakes the next one at once
             try:
                 await self.check()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("component monitor pass failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):  # asyncio.timeout, not wait_for: never swallows a cancel
                 async with asyncio.timeout(self.settings.poll_interval_seconds):
                     await self._wake.wait()

@@ -219,7 +219,8 @@ def test_a_signature_binds_the_declared_source(trio):
 
     with peer_client(b, as_node=a) as cl:
         honest = cl.post(path, content=body, headers=control_headers())
-        assert honest.status_code != 403, honest.text  # signed as the caller: past the signature check
+        # signed as the caller: past the signature check, to the route's own answer (no such job)
+        assert honest.status_code == 404 and honest.json()["code"] == 4004, honest.text
         forged = cl.post(path, content=body, headers=control_headers(**{"x-source-node-id": "node-c"}))
         assert forged.status_code == 403 and "E0000000615" in forged.json()["msg"]
         moved = _signed_invoke_headers(a, b, b"body", **{"x-ptp-source-node-id": "node-c"})

@@ -178,6 +178,7 @@ async def test_an_image_pull_does_not_hold_up_other_tasks(config, db) -> None:
             if pulls:
                 break
             await asyncio.sleep(0.02)
+        assert pulls  # the pull is under way (and blocked) while the stop below goes through
         await asyncio.wait_for(service.stop("t-other", "guest.0"), 2)  # not behind the pull
         assert await service.state("t-other", "guest.0") == (TaskState.PENDING, "")
         released.set()

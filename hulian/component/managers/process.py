@@ -88,7 +88,6 @@ class ProcessManager(ContainerManager):
         if not spec.registration.command:
             raise ValueError(f"component {spec.registration.name} has no command to run as a local process "
                              "(register it with one, or use the docker or kubernetes manager for images)")
-        spec.task_dir.mkdir(parents=True, exist_ok=True)
         Path(self.component_log_dir(spec)).mkdir(parents=True, exist_ok=True)
         spec.status_path.unlink(missing_ok=True)
         with spec.log_path.open("ab") as log:
