@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hulian.transport.iclink import IcLink, LinkOptions, LinkTimeout
+from hulian.transport.iclink import IcLink, LinkError, LinkOptions, LinkTimeout
 from hulian.transport.iclink.errors import CarrierError
 from hulian.transport.iclink.keys import ChunkAssembler, split_seq, with_seq
 from hulian.transport.iclink.session import Carrier, Session
@@ -111,6 +111,20 @@ def test_fin_waits_for_the_peer_and_unread_messages_are_acked():
     assert closed.is_set()
     assert [r.value for r in c0.log if r.key == "FIN\x01\x02"] == [b"1"]
     assert [r.value for r in c0.log if r.key == "ACK\x01\x02"] == [b"1"]  # rank 0 acked the unread message
+
+
+def test_a_peer_that_closed_wakes_a_waiting_receive():
+    """A peer that stopped early (it closed its link after a failure of its own) fails the receive at
+    once with that reason, not after the whole receive timeout."""
+    l0, l1, _, _ = pair()
+    t = threading.Thread(target=lambda: l1.close(timeout=5))
+    t.start()
+    started = time.monotonic()
+    with pytest.raises(LinkError, match=r"rank 1 .* closed its link after sending 0 messages"):
+        l0.recv(1)
+    assert time.monotonic() - started < 3  # the receive timeout is 5 s
+    l0.close(timeout=5)
+    t.join(5)
 
 
 def test_close_times_out_when_the_peer_never_closes():

@@ -96,6 +96,10 @@ class PeerChannel:
                 self._raise_if_failed()
                 if self._closing:
                     raise LinkError(f"link to rank {self.peer} is closed; no receive after close()")
+                if self._fin is not None and len(self._received) >= self._fin:
+                    raise LinkError(f"rank {self.peer} ({self.describe}) closed its link after sending "
+                                    f"{self._fin} messages, none under key {msg_key!r}: it stopped early "
+                                    "(see its log for why)")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise LinkTimeout(f"nothing from rank {self.peer} ({self.describe}) under key {msg_key!r} "
