@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from hulian.algorithms.ecdh_psi import handshake
 from hulian.algorithms.ecdh_psi.duals import dual_size, intersect, truncate
-from hulian.algorithms.ecdh_psi.errors import HANDSHAKE_REFUSED, INVALID_REQUEST, UNSUPPORTED_VERSION, PsiError
+from hulian.algorithms.ecdh_psi.errors import (
+    HANDSHAKE_REFUSED,
+    INVALID_REQUEST,
+    UNSUPPORTED_PARAMS,
+    UNSUPPORTED_VERSION,
+    PsiError,
+)
 from hulian.algorithms.ecdh_psi.params import (
     Compat,
     ParamError,
@@ -23,6 +29,7 @@ from hulian.crypto.ecc import HashToCurveStrategy, HashType, PointOctetFormat
 from hulian.data.table import canonical_keys
 from hulian.wire.interconnection.handshake import entry_pb2
 from hulian.wire.interconnection.handshake.algos.psi_pb2 import PsiDataIoProposal
+from hulian.wire.interconnection.handshake.protocol_family.ecc_pb2 import EccProtocolResult
 
 X25519 = build_suite("curve25519")
 SM2 = build_suite("sm2")
@@ -87,6 +94,24 @@ def test_handshake_refuses_other_suite_and_receiver():
     with pytest.raises(PsiError, match="result_to_rank differs") as e:
         _roundtrip(PsiParams(X25519, result_to_rank=0), PsiParams(X25519))
     assert e.value.code == HANDSHAKE_REFUSED
+
+
+def test_unusable_truncation_or_receiver_is_refused_before_any_work():
+    for bits in (0, 257):
+        with pytest.raises(ParamError, match="bit_length_after_truncated"):
+            PsiParams(X25519, bits)
+    with pytest.raises(ParamError, match="result_to_rank=5"):
+        PsiParams(X25519, result_to_rank=parse_result_to("5"))
+    # rank 0 (another vendor) decides a truncation rank 1 cannot use: refused at the handshake
+    resp_raw, _, _ = handshake.decide(handshake.propose(PsiParams(X25519, 96), 10, 1), PsiParams(X25519, 96))
+    resp = entry_pb2.HandshakeResponse.FromString(resp_raw)
+    ecc = EccProtocolResult()
+    resp.protocol_family_params[0].Unpack(ecc)
+    ecc.bit_length_after_truncated = 300
+    resp.protocol_family_params[0].Pack(ecc)
+    with pytest.raises(PsiError, match="bit_length_after_truncated=300") as e:
+        handshake.accept(resp.SerializeToString(), PsiParams(X25519, 96))
+    assert e.value.code == UNSUPPORTED_PARAMS
 
 
 def test_handshake_versions_garbage_and_io_as_proposal():

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hulian.algorithms.ecdh_psi.params import SECRETFLOW_DUAL_BYTES, Compat, PsiParams
+from hulian.algorithms.ecdh_psi.params import SECRETFLOW_DUAL_BYTES, X_BYTES, Compat, PsiParams
 from hulian.crypto.ecc import PointOctetFormat
 
 PARTITIONS = 16
-X_BYTES = 32  # both curves (Curve25519 u, SM2 x) have 256-bit coordinates
 
 
 def dual_size(params: PsiParams, point_size: int) -> int:
@@ -32,8 +31,6 @@ def truncate(params: PsiParams, points: bytes, point_size: int) -> bytes:
     arr = np.frombuffer(points, dtype=np.uint8).reshape(-1, point_size)
     if params.compat == Compat.SECRETFLOW:
         return arr[:, -SECRETFLOW_DUAL_BYTES:].tobytes()
-    if not 0 < bits <= 8 * X_BYTES:
-        raise ValueError(f"bit_length_after_truncated={bits}: use -1 or 1..{8 * X_BYTES}")
     size = (bits + 7) // 8
     top_mask = (1 << (bits - 8 * (size - 1))) - 1
     if params.suite.point_format == PointOctetFormat.UNCOMPRESSED:  # Curve25519: little-endian u only

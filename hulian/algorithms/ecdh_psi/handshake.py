@@ -20,7 +20,7 @@ from hulian.algorithms.ecdh_psi.errors import (
     UNSUPPORTED_VERSION,
     PsiError,
 )
-from hulian.algorithms.ecdh_psi.params import Compat, PsiParams
+from hulian.algorithms.ecdh_psi.params import Compat, ParamError, PsiParams
 from hulian.crypto.ecc import CurveType, EcSuite, HashToCurveStrategy, HashType, PointOctetFormat
 from hulian.wire.interconnection.common.header_pb2 import ResponseHeader
 from hulian.wire.interconnection.handshake import entry_pb2
@@ -153,5 +153,8 @@ def accept(raw: bytes, own: PsiParams) -> PsiParams:
     suite = _suite(ecc.ec_suit, ecc.point_octet_format)
     if suite != own.suite:
         raise PsiError(HANDSHAKE_REFUSED, f"rank 0 chose {suite}, which this party did not propose")
-    return own.with_(bit_length_after_truncated=ecc.bit_length_after_truncated,
-                     result_to_rank=_io_result_to_rank(resp.io_param, "handshake response"))
+    try:
+        return own.with_(bit_length_after_truncated=ecc.bit_length_after_truncated,
+                         result_to_rank=_io_result_to_rank(resp.io_param, "handshake response"))
+    except ParamError as e:
+        raise PsiError(UNSUPPORTED_PARAMS, f"rank 0 decided parameters this party cannot use: {e}") from None

@@ -21,6 +21,8 @@ from hulian.crypto.ecc import (
 )
 
 ALL_RANKS = -1
+RANKS = (0, 1)   # two-party PSI
+X_BYTES = 32     # both curves (Curve25519 u, SM2 x) have 256-bit coordinates: truncation keeps 1..256 bits
 SECRETFLOW_DUAL_BYTES = 12  # SecretFlow's deployed code compares the last 12 bytes whatever was negotiated
 BATCH_SIZE = 4096           # items per EcdhPsiCipherBatch, as SecretFlow's IC-era code sends
 PARAM_PREFIX = "runtime.component.parameter."
@@ -44,6 +46,14 @@ class PsiParams:
     result_to_rank: int = ALL_RANKS       # -1: every party learns the intersection
     compat: Compat = Compat.STANDARD
     batch_size: int = BATCH_SIZE
+
+    def __post_init__(self) -> None:
+        """Refused here, before any key is hashed, rather than midway through the exchange."""
+        bits = self.bit_length_after_truncated
+        if bits != -1 and not 0 < bits <= 8 * X_BYTES:
+            raise ParamError(f"bit_length_after_truncated={bits}: use -1 (whole points) or 1..{8 * X_BYTES}")
+        if self.result_to_rank not in (ALL_RANKS, *RANKS):
+            raise ParamError(f"result_to_rank={self.result_to_rank}: use -1 (all parties), 0 or 1")
 
     def with_(self, **changes) -> PsiParams:
         return replace(self, **changes)
@@ -116,7 +126,7 @@ def parse_result_to(value: object) -> int:
         return ALL_RANKS
     if text.isdigit():
         return int(text)
-    raise ParamError(f"result_to_rank={value!r}: use -1 (all parties) or a rank such as 0 or 1")
+    raise ParamError(f"result_to_rank={value!r}: use -1 (all parties), 0 or 1")
 
 
 def _param(env: Mapping[str, str], name: str) -> object:
