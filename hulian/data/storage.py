@@ -66,8 +66,13 @@ class Storage(ABC):
         """Local readable files of every partition of a dataset, in partition order (raises when absent)."""
 
     def input_path(self, namespace: str, name: str) -> Path:
-        """The dataset's first partition as a local file."""
-        return self.partitions(namespace, name)[0]
+        """A one-partition dataset as a local file (raises for more: reading only the first would silently
+        drop rows; use `partitions`)."""
+        parts = self.partitions(namespace, name)
+        if len(parts) > 1:
+            raise StorageError(f"dataset {namespace}#{name} has {len(parts)} partitions and this reader takes one; "
+                               "store it as a single partition (data_0)")
+        return parts[0]
 
     @abstractmethod
     def output_path(self, namespace: str, name: str) -> Path:

@@ -92,6 +92,8 @@ def test_s3_layout_roundtrip(s3_url: str, csv_file: Path, tmp_path: Path) -> Non
         extra.write_text("id,age,income\n5,60,500\n")
         storage.upload(extra, "bank", "people", "data_1")
         assert [p.name for p in storage.partitions("bank", "people")] == ["data_0", "data_1"]
+        with pytest.raises(StorageError, match="has 2 partitions"):  # a one-file reader never drops rows
+            storage.input_path("bank", "people")
         storage.output_path("out", "r").write_text("hello")
         assert not storage.exists("out", "r")  # not visible before it is completed
         storage.write_metadata("out", "r", {"format": "text"})
