@@ -24,7 +24,8 @@ from hulian.control import paths as P
 from hulian.control.envelope import envelope, role_of, task_state
 from hulian.control.errors import BadRequest, ControlError, Forbidden, InternalError, TaskNotFound
 from hulian.control.service import ControlService, integer, text
-from hulian.core.errors import PtpError
+from hulian.core import http
+from hulian.core.errors import BodyTooLarge, PtpError
 from hulian.data.registry import list_datasets, on_node_storage, register_dataset
 from hulian.data.storage import StorageError
 from hulian.data.table import TableError
@@ -49,9 +50,10 @@ def _svc(request: Request) -> ControlService:
 
 async def read_body(request: Request) -> tuple[Body, bytes]:
     """JSON object body (may be absent, also on GET) merged over the query parameters."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadRequest(f"body of {len(raw)} bytes exceeds {MAX_BODY}")
+    try:
+        raw = await http.read_body(request, MAX_BODY)
+    except BodyTooLarge as e:
+        raise BadRequest(e.message) from None
     body: Body = dict(request.query_params)
     if raw.strip():
         try:
@@ -64,16 +66,12 @@ async def read_body(request: Request) -> tuple[Body, bytes]:
     return body, raw
 
 
-def _peer_cert(request: Request) -> bytes | None:
-    return request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
-
-
 def caller_of(request: Request, raw: bytes) -> str:
     """The calling node: its certificate (TLS on), else what it declares (TLS off: development only)."""
     node = _node(request)
     if not node.config.tls.enabled:
         return H.source_of(request.headers) or node.config.node_id
-    who = node.auth.identify_peer(_peer_cert(request))
+    who = node.auth.identify_peer(http.peer_cert(request))
     declared = node.auth.check_signature(who, request.method, request.url.path, request.headers)
     if declared is not None and declared != hashlib.sha256(raw).hexdigest():
         raise Forbidden("x-content-sha256 does not match the body: refused")

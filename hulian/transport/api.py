@@ -10,7 +10,8 @@ from dataclasses import replace
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from hulian.core.errors import OK, BadSignature, BodyTooLarge, IllegalRequest
+from hulian.core.errors import OK, BadSignature, IllegalRequest
+from hulian.core.http import check_length, peer_cert, read_body
 from hulian.transport.envelope import (
     delivery_metadata,
     metadata_header,
@@ -57,23 +58,6 @@ def _node(request: Request):
     return request.app.state.node
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    _check_length(request, limit)
-    buf = bytearray()
-    async for piece in request.stream():
-        buf += piece
-        if len(buf) > limit:
-            raise BodyTooLarge(f"body exceeds this node's limit of {limit} bytes (limits.max_body_bytes)")
-    return bytes(buf)
-
-
-def _check_length(request: Request, limit: int) -> None:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise BodyTooLarge(f"body of {length} bytes exceeds this node's limit of {limit} bytes "
-                           "(limits.max_body_bytes); send smaller messages or use the Channel SDK's streaming")
-
-
 async def _spool_stream(request: Request, spooler) -> Payload:
     try:
         async for piece in request.stream():
@@ -118,7 +102,7 @@ async def push(request: Request) -> Response:
     if not target:
         raise IllegalRequest("x-ptp-target-node-id header is missing: name the node the message is for")
     msg_id = new_msg_id()
-    _check_length(request, node.config.limits.max_body_bytes)
+    check_length(request, node.config.limits.max_body_bytes)
     if fmt == Format.RAW:
         length = request.headers.get("content-length", "")
         msg = pushed_message(node.config, request.headers, msg_id, session_id, target, "",
@@ -126,7 +110,7 @@ async def push(request: Request) -> Response:
         await _push_raw(request, msg)
         return reply(fmt, blackbox=_blackbox(request))
     spooler = node.service.push_spooler(msg_id, target)
-    topic, data, meta = decode_push(fmt, await _read_body(request, node.config.limits.max_body_bytes))
+    topic, data, meta = decode_push(fmt, await read_body(request, node.config.limits.max_body_bytes))
     payload = await spool_bytes(data, spooler)
     msg = pushed_message(node.config, request.headers, msg_id, session_id, target, topic, meta, payload.size)
     await node.service.push(msg, payload)
@@ -206,7 +190,7 @@ async def _channel_call(request: Request, inbound: type) -> tuple[Format, str, s
     """(format, session, topic, body timeout) of an authenticated pop, peek or release."""
     fmt = format_of(request.headers.get("content-type"))
     session_id = _container_session(request)
-    topic, body_timeout = decode_topic_timeout(fmt, await _read_body(request, 1 << 20), inbound)
+    topic, body_timeout = decode_topic_timeout(fmt, await read_body(request, 1 << 20), inbound)
     return fmt, session_id, topic or H.get(request.headers, H.TOPIC), body_timeout
 
 
@@ -231,21 +215,17 @@ async def release(request: Request) -> Response:
     return reply(fmt, OK, f"released {'topic ' + topic if topic else 'session'}", blackbox=_blackbox(request))
 
 
-def _peer_cert(request: Request) -> bytes | None:
-    return request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
-
-
 @router.post(f"{PREFIX}/invoke")
 @router.post(f"{PREFIX}/transport")
 async def invoke(request: Request) -> Response:
     """A peer node delivers a push (pass-through, x-ptp-version=1, or encapsulated in an Inbound)."""
     node, fmt = _node(request), format_of(request.headers.get("content-type"))
     hdr = request.headers
-    who = node.auth.identify_peer(_peer_cert(request))
+    who = node.auth.identify_peer(peer_cert(request))
     declared = node.auth.check_signature(who, request.method, request.url.path, hdr)
     env = peer_envelope(hdr)
     limit = node.config.limits.max_body_bytes
-    _check_length(request, limit)
+    check_length(request, limit)
     spooler = node.service.spooler(env.msg_id, f"in{env.chunk_index}", limit,
                                    digest=declared is not None and fmt == Format.RAW)
     if fmt == Format.RAW:
@@ -253,7 +233,7 @@ async def invoke(request: Request) -> Response:
         actual = spooler.hexdigest() if declared else None
         topic, meta = H.get(hdr, H.TOPIC), metadata_header(hdr)
     else:
-        body = await _read_body(request, limit)
+        body = await read_body(request, limit)
         actual = await run_blocking(lambda: hashlib.sha256(body).hexdigest()) if declared else None
         decode = decode_push if H.get(hdr, H.VERSION) == H.PASSTHROUGH_VERSION else decode_inbound
         topic, data, meta = decode(fmt, body)
