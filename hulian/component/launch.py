@@ -90,6 +90,11 @@ class ComponentRunner(ABC):
         """Start the component for (launch.task_id, launch.role); a repeated start is a no-op."""
 
     @abstractmethod
+    async def on_callback(self, task_id: str, role: str, status: str, message: str = "") -> bool:
+        """A component's status callback; False for a task this node does not run, ValueError for a status
+        other than RUNNING, SUCCESS or FAILED."""
+
+    @abstractmethod
     async def stop(self, task_id: str, role: str) -> None:
         """Stop it if running (its state becomes FAILED with message "stopped"); unknown ids are a no-op."""
 
