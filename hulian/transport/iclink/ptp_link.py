@@ -100,6 +100,8 @@ class PtpCarrier(Carrier):
             self._push_headers[r] = {**peer, H.TOPIC: link_topic(me.party_id, p.party_id, topic_scope)}
             self._pop_headers[r] = {**peer, H.TOPIC: link_topic(p.party_id, me.party_id, topic_scope)}
         self._local = threading.local()
+        self._push_clients: list[KeepAliveClient] = []  # every thread's, closed at stop
+        self._clients_lock = threading.Lock()
         self._running = False
         self._threads: list[threading.Thread] = []
 
@@ -112,6 +114,8 @@ class PtpCarrier(Carrier):
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = KeepAliveClient(self.url, self._ca)
+            with self._clients_lock:
+                self._push_clients.append(client)
         return client
 
     def push(self, peer: int, request: pb.PushRequest, timeout: float) -> None:
@@ -172,6 +176,10 @@ class PtpCarrier(Carrier):
             if t is not threading.current_thread():
                 t.join(self._pop_timeout + POP_READ_MARGIN + 1)
         self._threads.clear()
+        with self._clients_lock:
+            clients, self._push_clients = self._push_clients, []
+        for client in clients:  # the session's senders have finished: their connections go now, not at GC
+            client.close()
 
 
 class PtpLink(IcLink):
