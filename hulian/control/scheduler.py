@@ -57,6 +57,15 @@ class Scheduler:
     def lock(self, job_id: str) -> asyncio.Lock:
         return self._locks.setdefault(job_id, asyncio.Lock())
 
+    def _forget(self, job_id: str) -> None:
+        """A job's walk has ended: drop its in-memory state (a later walk, e.g. after a restart, makes it anew)."""
+        self._walkers.pop(job_id, None)
+        self._wake.pop(job_id, None)
+        self._polled.pop(job_id, None)
+        lock = self._locks.get(job_id)
+        if lock is not None and not lock.locked():
+            del self._locks[job_id]
+
     async def close(self) -> None:
         for t in self._walkers.values():
             t.cancel()
@@ -107,6 +116,7 @@ class Scheduler:
                 ended = False
                 await asyncio.sleep(max(1.0, 5 * self.config.poll_interval_seconds))
             if ended:
+                self._forget(job_id)
                 return
             event = self._wake[job_id]
             with contextlib.suppress(TimeoutError):

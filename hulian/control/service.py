@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,6 +41,7 @@ from hulian.store.db import Database
 from hulian.wire import dag as D
 
 log = logging.getLogger("hulian.control")
+SPEC_CACHE = 256  # parsed DAG/CONF pairs kept in memory
 Body = dict[str, Any]
 WATCH_SECONDS = 5.0
 RELAUNCH_AFTER_SECONDS = 10.0
@@ -78,7 +80,7 @@ class ControlService:
         self.config, self.db, self.client, self.runner = config, db, client, runner
         self.me = config.node_id
         self.scheduler = Scheduler(self)
-        self._specs: dict[str, tuple[D.Dag, D.Conf]] = {}
+        self._specs: OrderedDict[str, tuple[D.Dag, D.Conf]] = OrderedDict()
         self._background: set[asyncio.Task] = set()
         self._watch_task: asyncio.Task | None = None
         self._asked: dict[str, float] = {}  # job_id -> when its scheduler was last asked for status_all
@@ -127,10 +129,16 @@ class ControlService:
         return row
 
     def spec(self, job: repo.Row) -> tuple[D.Dag, D.Conf]:
-        if job["job_id"] not in self._specs:
-            self._specs[job["job_id"]] = (D.Dag.model_validate(json.loads(job["dag"])),
-                                          D.Conf.model_validate(json.loads(job["conf"])))
-        return self._specs[job["job_id"]]
+        """The job's parsed DAG and CONF, cached for the most recent SPEC_CACHE jobs (parsed again after)."""
+        job_id = job["job_id"]
+        if job_id in self._specs:
+            self._specs.move_to_end(job_id)
+        else:
+            self._specs[job_id] = (D.Dag.model_validate(json.loads(job["dag"])),
+                                   D.Conf.model_validate(json.loads(job["conf"])))
+            if len(self._specs) > SPEC_CACHE:
+                self._specs.popitem(last=False)
+        return self._specs[job_id]
 
     def _check_party(self, job: repo.Row, caller: str) -> None:
         _, conf = self.spec(job)

@@ -75,6 +75,18 @@ def test_two_task_job_runs_to_finished(node):
     assert ok(client.post(P.CREATE_ALL, json=body)) == {"job_id": job_id}
 
 
+def test_an_ended_job_leaves_no_scheduler_state_behind(node):
+    """A long-running scheduler keeps per-job state only while a job is walked."""
+    job_id = ok(node.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]
+    wait_status(node, job_id)
+    scheduler = node.app.state.node.control.scheduler
+    deadline = time.monotonic() + 5
+    while job_id in scheduler._walkers and time.monotonic() < deadline:  # the walk ends just after FINISHED
+        time.sleep(0.05)
+    assert all(job_id not in state for state in (scheduler._walkers, scheduler._wake, scheduler._polled,
+                                                 scheduler._locks))
+
+
 def test_failed_party_stops_the_job_with_its_error(node):
     client = node
     job = with_params(two_task_job(), "psi_0", "host.0", fail="host exploded: table missing")
