@@ -45,13 +45,7 @@ def _blackbox(request: Request) -> bool:
 
 
 def _sender(request: Request) -> str | None:
-    """Whose messages a pop/peek takes. x-ptp-target-node-id names the sender when it is another node
-    (Kuscia's queue `<target>-<topic>`; yacl's black-box link also sends its own id as source); otherwise
-    x-ptp-source-node-id does (hulian's Channel); neither: any sender."""
-    target = H.get(request.headers, H.TARGET_NODE)
-    if target and target != _node(request).config.node_id:
-        return target
-    return H.get(request.headers, H.SOURCE_NODE) or None
+    return H.sender_of(request.headers, _node(request).config.node_id)
 
 
 def _node(request: Request):

@@ -120,8 +120,8 @@ class TransportServicer(ptp_pb2_grpc.PrivateTransferTransportServicer):
     async def _pop(self, request: ptp_pb2.PopInbound, context) -> ptp_pb2.TransportOutbound:
         node, hdr = self.node, _headers(context)
         session_id = self._session(hdr)
-        delivery = await node.service.pop(session_id, request.topic or H.get(hdr, H.TOPIC),
-                                          H.get(hdr, H.SOURCE_NODE) or None, self._timeout(request.timeout, context))
+        topic, sender = request.topic or H.get(hdr, H.TOPIC), H.sender_of(hdr, node.config.node_id)
+        delivery = await node.service.pop(session_id, topic, sender, self._timeout(request.timeout, context))
         if delivery is None:
             return _message_reply(None, b"")
         try:
@@ -135,7 +135,7 @@ class TransportServicer(ptp_pb2_grpc.PrivateTransferTransportServicer):
     async def _peek(self, request: ptp_pb2.PeekInbound, hdr: Mapping[str, str]) -> ptp_pb2.TransportOutbound:
         session_id = self._session(hdr)
         m = await self.node.service.peek(session_id, request.topic or H.get(hdr, H.TOPIC),
-                                         H.get(hdr, H.SOURCE_NODE) or None)
+                                         H.sender_of(hdr, self.node.config.node_id))
         return _message_reply(m, await self.node.service.payload_bytes(m) if m else b"")
 
     async def _release(self, request: ptp_pb2.ReleaseInbound, hdr: Mapping[str, str]) -> ptp_pb2.TransportOutbound:

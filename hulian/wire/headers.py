@@ -58,6 +58,16 @@ def source_of(headers: Mapping[str, str]) -> str:
     return next((value for name in (SOURCE_NODE, *CONTROL_SOURCE_NODE) if (value := get(headers, name))), "")
 
 
+def sender_of(headers: Mapping[str, str], own_node: str) -> str | None:
+    """Whose messages a pop/peek takes. x-ptp-target-node-id names the sender when it is another node
+    (Kuscia's queue `<target>-<topic>`; yacl's black-box link also sends its own id as source); otherwise
+    x-ptp-source-node-id does (hulian's Channel); neither: any sender."""
+    target = get(headers, TARGET_NODE)
+    if target and target != own_node:
+        return target
+    return get(headers, SOURCE_NODE) or None
+
+
 def is_push_uri(uri: str) -> bool:
     """x-ptp-uri names the resource requested across nodes; peers send a path or a full URL."""
     return any(uri.rstrip("/").endswith(p) for p in PUSH_PATHS)

@@ -98,10 +98,10 @@ def peer_inbound(sender: ClusterNode, target: ClusterNode, session: str, topic: 
     return ptp_pb2.Inbound(metadata=signed(sender, path, body, headers), payload=body)
 
 
-def grpc_pop(g: GrpcNode, session: str, topic: str, timeout: int = 20) -> ptp_pb2.TransportOutbound:
+def grpc_pop(g: GrpcNode, session: str, topic: str, timeout: int = 20, **md: str) -> ptp_pb2.TransportOutbound:
     with channel(g) as ch:
         return ptp_pb2_grpc.PrivateTransferTransportStub(ch).pop(
-            ptp_pb2.PopInbound(topic=topic, timeout=timeout), metadata=container_md(g.node, session),
+            ptp_pb2.PopInbound(topic=topic, timeout=timeout), metadata=container_md(g.node, session, **md),
             timeout=timeout + 10)
 
 
@@ -131,6 +131,18 @@ def test_push_over_http_pop_over_grpc(nodes: list[GrpcNode]) -> None:
     got = grpc_pop(b, session, "h")
     assert got.code == OK, got.message
     assert got.payload == data
+
+
+def test_grpc_pop_takes_the_sender_kuscia_names(nodes: list[GrpcNode]) -> None:
+    """As over HTTP: a pop naming another node in x-ptp-target-node-id takes only that node's messages."""
+    a, b = nodes
+    session = uuid.uuid4().hex
+    with container_client(a.node) as http:
+        r = http.post("/v1/interconn/chan/push", content=b"from a",
+                      headers=ptp_headers(a.node, session, b.node.node_id, **{"x-ptp-topic": "k"}))
+    assert r.status_code == 200, r.text
+    assert grpc_pop(b, session, "k", timeout=1, **{"x-ptp-target-node-id": "node-z"}).payload == b""
+    assert grpc_pop(b, session, "k", **{"x-ptp-target-node-id": a.node.node_id}).payload == b"from a"
 
 
 def test_container_errors_are_codes_not_statuses(nodes: list[GrpcNode]) -> None:
