@@ -132,8 +132,9 @@ def _error_reply(request: Request, err: PtpError) -> Response:
     if request.url.path.startswith(CONTROL_PREFIXES):  # the control plane answers {code, msg, data}
         kind = control_errors.BadRequest if err.http_status == 400 else control_errors.InternalError
         return control_api.error_reply(kind(err.message))
+    blackbox = transport_api.is_blackbox(request)
     return transport_api.reply(format_of(request.headers.get("content-type")), err.code, err.message,
-                               status=err.http_status)
+                               status=200 if blackbox else err.http_status, blackbox=blackbox)
 
 
 def install_error_handlers(app: FastAPI) -> None:

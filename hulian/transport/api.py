@@ -37,9 +37,10 @@ def reply(fmt: Format, code: str = OK, message: str = "success", payload: bytes 
     return Response(body, status_code=status, media_type=ctype)
 
 
-def _blackbox(request: Request) -> bool:
+def is_blackbox(request: Request) -> bool:
     """SecretFlow's black-box link (yacl) sends the misspelt x-ptp-tecn-provider-code and reads replies as
-    Kuscia's TransportOutbound {payload=1, code=2, message=3}, not in the spec's numbering."""
+    Kuscia's TransportOutbound {payload=1, code=2, message=3}, not in the spec's numbering; it reads the code
+    only from a 200 reply (any other status fails its call before the code is looked at)."""
     return format_of(request.headers.get("content-type")) == Format.RAW and H.ALIASES[H.TECH_PROVIDER][0] in \
         request.headers
 
@@ -102,13 +103,13 @@ async def push(request: Request) -> Response:
         msg = pushed_message(node.config, request.headers, msg_id, session_id, target, "",
                              metadata_header(request.headers), int(length) if length.isdigit() else 0)
         await _push_raw(request, msg)
-        return reply(fmt, blackbox=_blackbox(request))
+        return reply(fmt, blackbox=is_blackbox(request))
     spooler = node.service.push_spooler(msg_id, target)
     topic, data, meta = decode_push(fmt, await read_body(request, node.config.limits.max_body_bytes))
     payload = await spool_bytes(data, spooler)
     msg = pushed_message(node.config, request.headers, msg_id, session_id, target, topic, meta, payload.size)
     await node.service.push(msg, payload)
-    return reply(fmt, blackbox=_blackbox(request))
+    return reply(fmt, blackbox=is_blackbox(request))
 
 
 async def _push_raw(request: Request, msg: Message) -> None:
@@ -140,7 +141,7 @@ async def _message_reply(request: Request, fmt: Format, delivery: Delivery | Non
     if m is None:
         if _wants_raw(request, fmt):
             return Response(b"", headers={H.CODE: OK, H.MESSAGE: "no message"}, media_type="application/octet-stream")
-        return reply(fmt, OK, "no message", payload=b"", blackbox=_blackbox(request))
+        return reply(fmt, OK, "no message", payload=b"", blackbox=is_blackbox(request))
     if _wants_raw(request, fmt):
         headers = {H.CODE: OK, H.MESSAGE: "success", H.SOURCE_NODE: m.source_node, H.TOPIC: m.topic,
                    H.MESSAGE_ID: m.msg_id, "content-length": str(m.size)}
@@ -150,7 +151,7 @@ async def _message_reply(request: Request, fmt: Format, delivery: Delivery | Non
     data = await node.service.payload_bytes(m)
     if delivery:
         await node.service.ack(delivery)
-    return reply(fmt, OK, "success", payload=data, metadata=delivery_metadata(m), blackbox=_blackbox(request))
+    return reply(fmt, OK, "success", payload=data, metadata=delivery_metadata(m), blackbox=is_blackbox(request))
 
 
 async def _stream(node, m: Message, delivery: Delivery | None) -> AsyncIterator[bytes]:
@@ -206,7 +207,7 @@ async def peek(request: Request) -> Response:
 async def release(request: Request) -> Response:
     fmt, session_id, topic, _ = await _channel_call(request, ptp_pb2.ReleaseInbound)
     await _node(request).service.release(session_id, topic or None)
-    return reply(fmt, OK, f"released {'topic ' + topic if topic else 'session'}", blackbox=_blackbox(request))
+    return reply(fmt, OK, f"released {'topic ' + topic if topic else 'session'}", blackbox=is_blackbox(request))
 
 
 @router.post(f"{PREFIX}/invoke")

@@ -24,6 +24,7 @@ from hulian.node import cluster
 from hulian.store.db import chunks
 from hulian.transport.auth import Authenticator
 from hulian.wire import ptp_pb2
+from hulian.wire.interconnection.link import blackbox_pb2
 from tests.conftest import container_client, peer_client, ptp_headers, require_service
 
 pytestmark = pytest.mark.cluster
@@ -262,6 +263,18 @@ def test_wrong_token(trio, token):
         r = cl.post(PUSH, json={"payload": ""}, headers={**ptp_headers(a, "s", a.node_id), "x-ptp-token": token})
     assert r.status_code == 403 and r.json()["code"] == "E0000000403"
     assert "x-ptp-token" in r.json()["message"]
+
+
+def test_blackbox_caller_gets_its_errors_in_its_own_layout(trio):
+    """yacl's black-box link reads the code only from a 200 reply, in Kuscia's field numbering."""
+    a = trio[0]
+    headers = {**ptp_headers(a, "s", a.node_id), "x-ptp-token": "wrong", "x-ptp-tecn-provider-code": "SF",
+               "x-ptp-topic": "t", "content-type": "application/octet-stream"}
+    with container_client(a) as cl:
+        r = cl.post(PUSH, content=b"payload", headers=headers)
+    assert r.status_code == 200
+    out = blackbox_pb2.TransportOutbound.FromString(r.content)
+    assert out.code == "E0000000403" and "x-ptp-token" in out.message
 
 
 def test_issued_session_token_is_bound_to_its_session(trio):
