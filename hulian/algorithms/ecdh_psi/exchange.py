@@ -26,6 +26,7 @@ from hulian.algorithms.ecdh_psi.duals import dual_size, truncate
 from hulian.algorithms.ecdh_psi.errors import INVALID_REQUEST, NETWORK_ERROR, UNEXPECTED_ERROR, PsiError
 from hulian.algorithms.ecdh_psi.params import PsiParams
 from hulian.algorithms.ecdh_psi.prepare import Prepared
+from hulian.crypto.ecc import InvalidPoint
 from hulian.engine.pool import ordered_map
 from hulian.transport.iclink import Link, LinkError
 from hulian.wire.interconnection.runtime.ecdh_psi_pb2 import EcdhPsiCipherBatch
@@ -132,6 +133,8 @@ class Exchange:
             fn()
         except PsiError as e:
             self._fail(e)
+        except InvalidPoint as e:  # the peer's bad input, not our failure
+            self._fail(PsiError(INVALID_REQUEST, f"{name}: rank {1 - self.rank} sent {e}"))
         except LinkError as e:
             self._fail(PsiError(NETWORK_ERROR, f"{name}: {e}"))
         except Exception as e:  # a bug or a resource problem: keep the cause in the log, name it in the error

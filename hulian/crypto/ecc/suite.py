@@ -65,7 +65,11 @@ class InvalidPoint(ValueError):
 
     def __init__(self, index: int, reason: str) -> None:
         super().__init__(f"invalid point at index {index}: {reason}")
-        self.index = index
+        self.index, self.reason = index, reason
+
+    def __reduce__(self):
+        """Rebuilt from its own arguments: it crosses from a worker process to the one that judges the peer."""
+        return type(self), (self.index, self.reason)
 
 
 class UnsupportedSuite(ValueError):

@@ -166,3 +166,12 @@ def test_sswu_unsupported() -> None:
         with pytest.raises(UnsupportedSuite, match="SSWU") as err:
             open_cipher(EcSuite(CurveType.SM2, HashType.SM3, s, PointOctetFormat.X962_COMPRESSED))
         assert "supported:" in str(err.value)
+
+
+def test_invalid_point_crosses_process_boundaries():
+    """Curve work runs in worker processes: the peer's bad point must reach the exchange as itself (an
+    unpicklable exception breaks the whole pool instead)."""
+    import pickle
+
+    err = pickle.loads(pickle.dumps(InvalidPoint(7, "not on the curve")))
+    assert isinstance(err, InvalidPoint) and err.index == 7 and str(err) == "invalid point at index 7: not on the curve"
