@@ -13,7 +13,7 @@ import pytest
 
 from hulian.algorithms.ecdh_psi.duals import truncate
 from hulian.algorithms.ecdh_psi.params import Compat, PsiParams, build_suite
-from hulian.crypto.ecc import available_backends, open_cipher
+from hulian.crypto.ecc import BackendUnavailable, UnsupportedSuite, available_backends, open_cipher
 
 VECTORS = Path(__file__).resolve().parents[2] / "docs" / "interop" / "vectors"
 CASES = [("ecdh_25519_fixedkey.json", "curve25519"), ("ecdh_sm2_fixedkey.json", "sm2")]
@@ -24,12 +24,13 @@ def _serves(backend: str, curve: str) -> bool:
     try:
         open_cipher(SUITES[curve], backend)
         return True
-    except Exception:  # this backend does not serve this curve
+    except (UnsupportedSuite, BackendUnavailable):  # this backend does not serve this curve; anything else fails
         return False
 
 
 CASES_BY_BACKEND = [(name, curve, backend) for name, curve in CASES
                     for backend, ok in available_backends().items() if ok and _serves(backend, curve)]
+assert {curve for _, curve, _ in CASES_BY_BACKEND} == set(SUITES), "a curve lost every backend that serves it"
 
 
 def _x(point: bytes, size: int) -> bytes:

@@ -127,12 +127,14 @@ async def test_resource_limits_reach_the_component(make_service) -> None:
 
 async def test_restarted_node_adopts_a_running_task(make_service) -> None:
     first, rec1 = await make_service()
-    await first.register_command(description("sleeper"), python_command(SLEEP_THEN_OK.format(s=2)))
+    await first.register_command(description("sleeper"), python_command(SLEEP_THEN_OK.format(s=4)))
     await first.start(launch("t-adopt", "sleeper"))
     await rec1.wait("t-adopt", TaskState.RUNNING)
     await first.close()  # the node goes away; the component keeps running
     second, rec2 = await make_service()
     assert ("t-adopt", "guest.0") in second._runs
+    run = second._runs[("t-adopt", "guest.0")]
+    assert alive(run.handle["pid"], run.handle["start_time"])  # adopted while running, not read back after it ended
     await rec2.wait("t-adopt", TaskState.SUCCESS, timeout=20)
     assert rec1.states("t-adopt") == [TaskState.RUNNING]
     assert "done" in "\n".join(await second.log("t-adopt", "guest.0"))
