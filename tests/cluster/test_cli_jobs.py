@@ -64,7 +64,8 @@ def test_two_party_example_job(make_cluster, tmp_path: Path):
 
 
 def test_three_party_job_and_stop(make_cluster, tmp_path: Path):
-    a, b, c = make_cluster(3)
+    # sync_type callback below, and no safety poll within the test's time: the job ends only if parties call back
+    a, b, c = make_cluster(3, extra={"control": {"callback_poll_interval_seconds": 600}})
     manifest = tmp_path / "cluster0" / "cluster.json"
     add(manifest, a.node_id, table(tmp_path / "g.csv", ["id", "x"], [[f"k{i}", i] for i in range(100)]), "g")
     add(manifest, b.node_id, table(tmp_path / "h.csv", ["id", "y"], [[f"k{i}", i] for i in range(50, 150)]), "h")
