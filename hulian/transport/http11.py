@@ -14,6 +14,8 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hulian.transport.tlsbio import TLSClientSocket
+
 IDLE_RECONNECT_SECONDS = 30.0  # well below a node's keep-alive (75 s): never reuse a connection it may close
 Buffer = bytes | bytearray | memoryview
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
@@ -28,6 +30,18 @@ class Reply:
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "")
+
+
+class _TLSConnection(http.client.HTTPConnection):
+    """HTTPS with records batched per socket call (hulian.transport.tlsbio); verification as `context` says."""
+
+    def __init__(self, host: str, port: int | None, timeout: float, context: ssl.SSLContext):
+        super().__init__(host, port, timeout=timeout)
+        self._context = context
+
+    def connect(self) -> None:
+        super().connect()  # TCP, with TCP_NODELAY
+        self.sock = TLSClientSocket(self.sock, self._context, self.host)
 
 
 class KeepAliveClient:
@@ -50,8 +64,7 @@ class KeepAliveClient:
             self.close()
         if self._conn is None:
             if self._https:
-                self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
-                                                         context=self._context)
+                self._conn = _TLSConnection(self._host, self._port, timeout, self._context)
             else:
                 self._conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
             return self._conn, False
