@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -119,13 +120,15 @@ def test_config_env_overrides_yaml(tmp_path, monkeypatch):
         NodeConfig(node_id="n", peers=[{"node_id": "b"}])
 
 
-@pytest.mark.parametrize("size", [0, 10, 70_000, 3 * (1 << 20) + 5])
-def test_spooler_cuts_into_chunks(tmp_path, size):
-    blobs = BlobStore(tmp_path, fsync=False, hot_bytes=4 << 20)
+@pytest.mark.parametrize("size,chunk", [(0, 1 << 20), (10, 1 << 20), (70_000, 1 << 20), (3 * (1 << 20) + 5, 1 << 20),
+                                        (11 * (1 << 20) + 5, 5 * (1 << 20) + 3)])  # parts larger than a stage
+@pytest.mark.parametrize("fsync", [False, True])  # with fsync: O_DIRECT part files where the file system allows
+def test_spooler_cuts_into_chunks(tmp_path, size, chunk, fsync):
+    blobs = BlobStore(tmp_path, fsync=fsync, hot_bytes=64 << 20)
     data = os.urandom(size)
 
     async def go():
-        sp = Spooler(blobs, "m" * 32, "out", 1 << 20, 65536, 10 << 20, run_blocking, digest=True)
+        sp = Spooler(blobs, "m" * 32, "out", chunk, 65536, 20 << 20, run_blocking, digest=True)
         for i in range(0, len(data), 4096 + 7):  # pieces that straddle the part boundaries
             await sp.feed(data[i:i + 4096 + 7])
         return await sp.close(), sp
@@ -134,13 +137,46 @@ def test_spooler_cuts_into_chunks(tmp_path, size):
     assert payload.size == size
     got = payload.data if payload.data is not None else b"".join(Path(p).read_bytes() for p in payload.parts)
     assert got == data
-    assert all(Path(p).stat().st_size <= 1 << 20 for p in payload.parts)
+    assert all(Path(p).stat().st_size <= chunk for p in payload.parts)
+    assert blobs.direct_io == (fsync and _has_direct_io(tmp_path))
     for p in payload.parts:  # each part is hot: the same bytes as its file, hashed by the writer
         on_disk, hot = Path(p).read_bytes(), blobs.hot(p)
         assert b"".join(hot.pieces) == on_disk and hot.size == len(on_disk)
         assert hot.sha256 == hashlib.sha256(on_disk).hexdigest()
     if len(payload.parts) <= 1:
         assert sp.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def _has_direct_io(directory: Path) -> bool:
+    try:
+        os.close(os.open(directory / "probe", os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o600))
+    except OSError:
+        return False
+    return True
+
+
+def test_part_files_without_direct_io_fall_back_to_the_page_cache(tmp_path, monkeypatch, caplog):
+    """A file system that refuses O_DIRECT (EINVAL at open, as tmpfs did before Linux 6.6): the store says so
+    once and writes through the page cache. The refusal is injected at the OS call."""
+    real_open = os.open
+
+    def refusing_open(path, flags, mode=0o777):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    blobs = BlobStore(tmp_path, fsync=True)
+    data = os.urandom(5 * 4096 + 17)
+    for i in range(2):
+        path = blobs.path_for("ef" * 16, i, "in")
+        f = blobs.open_writer(path)
+        f.write(data)
+        blobs.finish(f)
+        assert Path(path).read_bytes() == data
+    assert not blobs.direct_io
+    warnings = [r.message for r in caplog.records if "refuses O_DIRECT" in r.message]
+    assert len(warnings) == 1
 
 
 def test_hot_copies_stay_within_budget(tmp_path):
