@@ -11,7 +11,7 @@ import http.client
 import ssl
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hulian.transport.tlsbio import TLSClientSocket
@@ -25,7 +25,7 @@ _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 class Reply:
     status: int
     headers: dict[str, str]  # lower-case names
-    body: bytes
+    body: bytes | memoryview
 
     @property
     def content_type(self) -> str:
@@ -74,9 +74,10 @@ class KeepAliveClient:
         return self._conn, True
 
     def post(self, path: str, headers: dict[str, str], body: Buffer | Sequence[Buffer] = b"",
-             timeout: float = 60.0) -> Reply:
+             timeout: float = 60.0, into: Callable[[int], memoryview] | None = None) -> Reply:
         """POST `body` (one buffer, or pieces sent one after the other) and read the whole reply; a connection
-        the node closed while idle is reopened once."""
+        the node closed while idle is reopened once. With `into`, a 200 reply's body of known length is read
+        into the buffer `into(length)` gives, and that view is the reply's body."""
         if not isinstance(body, Buffer):
             headers = {**headers, "content-length": str(sum(len(p) for p in body))}
         for attempt in (0, 1):
@@ -84,7 +85,11 @@ class KeepAliveClient:
             try:
                 conn.request("POST", path, body=body, headers=headers)
                 resp = conn.getresponse()
-                reply = Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+                reply_headers = {k.lower(): v for k, v in resp.getheaders()}
+                if into is not None and resp.status == 200 and resp.length is not None:
+                    reply = Reply(resp.status, reply_headers, _read_into(resp, into(resp.length)))
+                else:
+                    reply = Reply(resp.status, reply_headers, resp.read())
                 self._last_used = time.monotonic()
                 if resp.will_close:
                     self.close()
@@ -103,3 +108,14 @@ class KeepAliveClient:
             self._conn.close()
             self._conn = None
 
+
+
+def _read_into(resp: http.client.HTTPResponse, view: memoryview) -> memoryview:
+    filled = 0
+    while filled < len(view):
+        n = resp.readinto(view[filled:])
+        if not n:
+            raise http.client.IncompleteRead(bytes(view[:filled]), len(view) - filled)
+        filled += n
+    resp.read()  # nothing is left (b""), but this ends an empty body's response so the connection can go on
+    return view

@@ -45,6 +45,24 @@ def test_bytes_round_trip_both_directions(chans):
     assert ca.recv("host.0", "pong", timeout=10) == b""
 
 
+def test_recv_view_reuses_one_buffer(chans):
+    """recv_view reads each message into the channel's buffer: grown for a larger message, reused after."""
+    ca, cb = chans
+    big, small = os.urandom(3 * MiB + 5), os.urandom(1000)
+    for data in (small, big, small, b""):
+        ca.send("host.0", "views", data)
+    first = cb.recv_view("guest.0", "views", timeout=10)
+    assert first == small
+    second = cb.recv_view("guest.0", "views", timeout=10)
+    assert second == big and second.obj is not first.obj  # grown; the first view still reads its message
+    assert first == small
+    third = cb.recv_view("guest.0", "views", timeout=10)
+    assert third == small and third.obj is second.obj  # reused
+    assert cb.recv_view("guest.0", "views", timeout=10) == b""
+    with pytest.raises(ChannelTimeout):
+        cb.recv_view("guest.0", "views", timeout=0.2)
+
+
 def test_objects_round_trip(chans):
     ca, cb = chans
     obj = {"w": [1.5, -2, 3], "name": "lr", "blob": b"\x00\x01", "ok": True, "none": None, 7: "int key"}
