@@ -26,6 +26,7 @@ class TLSClientSocket:
         self._sock = sock
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._in, self._out, server_side=False, server_hostname=server_hostname)
+        self._recv_buffer = memoryview(bytearray(RECV_SIZE))
         self._handshake()
 
     def _handshake(self) -> None:
@@ -45,10 +46,10 @@ class TLSClientSocket:
 
     def _fill(self) -> bool:
         """Move received ciphertext into the TLS object; False at end of stream."""
-        data = self._sock.recv(RECV_SIZE)
-        if not data:
+        n = self._sock.recv_into(self._recv_buffer)
+        if not n:
             return False
-        self._in.write(data)
+        self._in.write(self._recv_buffer[:n])
         return True
 
     def sendall(self, data: Buffer) -> None:
@@ -59,6 +60,8 @@ class TLSClientSocket:
 
     def readinto(self, buffer: memoryview) -> int:
         """Decrypted bytes into `buffer`; 0 at end of stream."""
+        if not self._in.pending and not self._tls.pending() and not self._fill():
+            return 0  # (reading only when nothing is buffered spares raising SSLWantReadError per record)
         while True:
             try:
                 n = self._tls.read(len(buffer), buffer)
