@@ -29,6 +29,7 @@ import machine  # bench/machine.py, beside this script
 
 from hulian.node import cluster
 from hulian.transport.channel import Channel
+from hulian.transport.blobs import BlobStore
 from hulian.transport.http11 import KeepAliveClient
 
 SIZES = [("1 KiB", 1 << 10), ("1 MiB", 1 << 20), ("64 MiB", 64 << 20)]
@@ -143,7 +144,7 @@ def floor(node, data: bytes, directory: Path) -> str:
     alone (no HTTP, no Python loop per byte): three TLS hops, each one encryption and one decryption of every
     byte (the standard library's TLS with the nodes' certificates, in memory); two SHA-256 passes (the signed
     body digest, taken by the sender and checked by the receiver); two durable file writes (node A's outbox,
-    node B's inbox); three loopback TCP transfers (sent and received). Spread perfectly over every core, that
+    node B's inbox, written as the nodes write them); three loopback TCP transfers (sent and received). Spread perfectly over every core, that
     CPU time bounds the throughput from above."""
     piece = 1 << 20
 
@@ -171,13 +172,15 @@ def floor(node, data: bytes, directory: Path) -> str:
                 except ssl.SSLWantReadError:
                     break
 
+    blobs = BlobStore(directory / "floor", fsync=True)
+
     def write() -> None:
-        path = directory / "floor.bin"
-        with open(path, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        path.unlink()
+        """As the nodes write a part file: O_DIRECT where the file system allows it, then fdatasync."""
+        path = blobs.path_for("f" * 32, 0, "floor")
+        f = blobs.open_writer(path)
+        f.write(data)
+        blobs.finish(f)
+        os.unlink(path)
 
     def tcp() -> float:
         """CPU-ms of sending `data` over a loopback TCP connection and receiving it into a buffer."""
