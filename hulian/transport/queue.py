@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hulian.store.db import Database, inbox, received
 from hulian.transport.model import Delivery, Message
+
+log = logging.getLogger("hulian.transport.queue")
 
 CLAIM_LEASE_SECONDS = 60.0  # a popped message not acknowledged within this time is delivered again
 RECHECK_SECONDS = 1.0  # waiters also re-check periodically, for writers in other processes
@@ -147,12 +151,42 @@ class SqlQueue(MessageQueue):
         self.db = db
         self._claims: dict[int, float] = {}  # inbox id -> lease expiry (monotonic)
         self._lock = threading.Lock()  # select-and-claim is atomic across database threads
+        self._putting: Counter[str] = Counter()  # msg_ids whose put is under way (how many puts)
+        self._reader: sqlite3.Connection | None = None  # see _surely_new
+
+    async def start(self) -> None:
+        if self.db.is_sqlite and self.db.engine.url.database not in (None, "", ":memory:"):
+            self._reader = sqlite3.connect(self.db.engine.url.database, check_same_thread=False)
+            self._reader.execute("PRAGMA busy_timeout=0")  # never wait on the event loop: fall back instead
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _surely_new(self, msg_id: str) -> bool:
+        """True when `msg_id` (with no other put of it under way) is certainly not received yet: no row in
+        ptp_received. Only with a SQLite file, where this process is the one writer; the look-up is a primary
+        key read of a local file on the event loop (tens of µs), cheaper than the two thread hops of asking the
+        database thread, which cost a waiting pop 0.5-1 ms."""
+        if self._reader is None:
+            return False
+        try:
+            return self._reader.execute(f"SELECT 1 FROM {received.name} WHERE msg_id = ?",
+                                        (msg_id,)).fetchone() is None
+        except sqlite3.Error:
+            return False  # e.g. busy during recovery: the database thread decides
 
     async def put(self, msg: Message) -> bool:
-        """Store a message; when a pop is waiting for it, hand it over as soon as it is known to be new,
-        while the commit proceeds (the popper acknowledges after the commit, through the receipt)."""
+        """Store a message; when a pop is waiting for it, hand it over as soon as it is known to be new (before
+        the database thread looks when `_surely_new` can tell), while the commit proceeds (the popper
+        acknowledges after the commit, through the receipt)."""
         loop = asyncio.get_running_loop()
-        waiter = self.waiters.take(msg.session_id, msg.topic, msg.source_node)
+        # A put of the same msg_id under way (a sender's retry overtaking its first attempt) hands nothing to a
+        # waiting pop: the two duplicate checks could both pass before either commits. It stores the message
+        # only if the first put failed, and waiting pops then find it as usual.
+        concurrent = self._putting[msg.msg_id] > 0
+        waiter = None if concurrent else self.waiters.take(msg.session_id, msg.topic, msg.source_node)
         receipt: asyncio.Future = loop.create_future()
         handed = {"accepted": False}
 
@@ -161,12 +195,19 @@ class SqlQueue(MessageQueue):
                 waiter.set_result(Delivery(msg, receipt))
                 handed["accepted"] = True
 
+        early = waiter is not None and self._surely_new(msg.msg_id)
+        self._putting[msg.msg_id] += 1
+        if early:
+            hand()
+
         def tx(conn) -> int | None:
             if conn.execute(select(received.c.msg_id).where(received.c.msg_id == msg.msg_id)).first():
                 return None
-            if waiter is not None:
-                loop.call_soon_threadsafe(hand)
+            # handed only once this transaction holds the msg_id: on a server database a concurrent put (from
+            # another process, or a retry) may have inserted it uncommitted, which the select cannot see
             conn.execute(insert(received).values(msg_id=msg.msg_id, received_at=time.time()))
+            if waiter is not None and not early:
+                loop.call_soon_threadsafe(hand)
             row = msg.routing_row()
             row["blob_paths"] = json.dumps(msg.blob_paths) if msg.blob_paths else None
             rid = conn.execute(insert(inbox).values(**row)).inserted_primary_key[0]
@@ -184,9 +225,18 @@ class SqlQueue(MessageQueue):
             if isinstance(e, IntegrityError):  # a concurrent put of the same msg_id won (server databases)
                 return False
             raise
+        finally:
+            self._putting[msg.msg_id] -= 1
+            if not self._putting[msg.msg_id]:
+                del self._putting[msg.msg_id]
         if rid is None:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)  # a duplicate: let the waiter look again
+            if early:  # cannot happen with this process the database's one writer; never leave an ack waiting
+                log.error("message %s was handed to a pop before its duplicate check found it delivered",
+                          msg.msg_id)
+                receipt.set_exception(RuntimeError(f"message {msg.msg_id} was a duplicate"))
+                receipt.exception()
             return False
         receipt.set_result(rid)
         if waiter is not None and not handed["accepted"]:

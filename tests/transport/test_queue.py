@@ -6,6 +6,7 @@ PostgreSQL schema, MariaDB database or Redis namespace, so concurrent runs canno
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -86,7 +87,10 @@ async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         db.create_all()
         q = SqlQueue(db)
         await q.start()
-        yield q
+        try:
+            yield q
+        finally:
+            await q.close()
 
 
 def msg(n: int, session: str = "s1", topic: str = "t1", source: str = "node-a", payload: bytes | None = b"x",
@@ -174,6 +178,46 @@ async def test_forget_before_drops_only_old_ids(queue: MessageQueue) -> None:
 async def test_concurrent_duplicate_puts_store_one(queue: MessageQueue) -> None:
     assert sorted(await asyncio.gather(*(queue.put(msg(1)) for _ in range(4)))) == [False, False, False, True]
     assert await drain(queue) == ["m1"]
+
+
+async def test_concurrent_duplicate_puts_reach_one_waiting_pop(queue: MessageQueue) -> None:
+    """With pops waiting, a message put four times at once still reaches exactly one of them."""
+    getters = [asyncio.create_task(queue.get("s1", "t1", None, timeout=1.5)) for _ in range(4)]
+    await asyncio.sleep(0.1)
+    assert sorted(await asyncio.gather(*(queue.put(msg(1)) for _ in range(4)))) == [False, False, False, True]
+    got = [d for d in await asyncio.gather(*getters) if d is not None]
+    assert [d.message.msg_id for d in got] == ["m1"]
+    await queue.ack(got[0])
+    getter = asyncio.create_task(queue.get("s1", "t1", None, timeout=0.5))
+    await asyncio.sleep(0.1)
+    assert await queue.put(msg(1)) is False  # delivered before: the waiting pop gets nothing
+    assert await getter is None
+
+
+async def test_sqlite_hands_a_new_message_to_a_waiting_pop_before_the_database_thread(tmp_path: Path) -> None:
+    """With a SQLite file the duplicate check of a put that a pop waits for is made on the event loop, so the
+    pop has the message while the database thread is still busy (here: held by a blocking call)."""
+    db = Database(f"sqlite:///{tmp_path / 'queue.db'}")
+    db.create_all()
+    q = SqlQueue(db)
+    await q.start()
+    gate = threading.Event()
+    try:
+        getter = asyncio.create_task(q.get("s1", "t1", None, timeout=5))
+        await asyncio.sleep(0.1)
+        busy = asyncio.ensure_future(db.call(lambda: gate.wait(5)))
+        put = asyncio.create_task(q.put(msg(1)))
+        delivery = await asyncio.wait_for(getter, 2)
+        assert delivery.message.msg_id == "m1" and not put.done()
+        gate.set()
+        assert await put is True
+        await busy
+        await q.ack(delivery)
+        assert await drain(q) == []
+    finally:
+        gate.set()
+        await q.close()
+        db.close()
 
 
 async def test_get_wakes_on_put(queue: MessageQueue) -> None:
