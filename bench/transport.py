@@ -28,8 +28,8 @@ from pathlib import Path
 import machine  # bench/machine.py, beside this script
 
 from hulian.node import cluster
-from hulian.transport.channel import Channel
 from hulian.transport.blobs import BlobStore
+from hulian.transport.channel import Channel
 from hulian.transport.http11 import KeepAliveClient
 
 SIZES = [("1 KiB", 1 << 10), ("1 MiB", 1 << 20), ("64 MiB", 64 << 20)]
@@ -144,8 +144,8 @@ def floor(node, data: bytes, directory: Path) -> str:
     alone (no HTTP, no Python loop per byte): three TLS hops, each one encryption and one decryption of every
     byte (the standard library's TLS with the nodes' certificates, in memory); two SHA-256 passes (the signed
     body digest, taken by the sender and checked by the receiver); two durable file writes (node A's outbox,
-    node B's inbox, written as the nodes write them); three loopback TCP transfers (sent and received). Spread perfectly over every core, that
-    CPU time bounds the throughput from above."""
+    node B's inbox, written as the nodes write them); three loopback TCP transfers (sent and received). Spread
+    perfectly over every core, that CPU time bounds the throughput from above."""
     piece = 1 << 20
 
     def tls() -> None:
