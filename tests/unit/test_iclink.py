@@ -84,6 +84,29 @@ def test_messages_keys_seq_ids_across_channels_and_chunks():
                                                                                               3000, 4000]
 
 
+def test_a_chunk_refused_for_good_stops_the_message():
+    """The second chunk is refused (not retryable): no chunk after it is sent and the next send says why."""
+    opts = LinkOptions(recv_timeout=5.0, retry_interval=0.01, max_payload=1000, chunk_parallel=1)
+    c0, c1 = MemCarrier(), MemCarrier()
+    s0, s1 = Session(0, 2, c0, opts), Session(1, 2, c1, opts)
+    c0.other, c1.other = s1, s0
+    original = c0.push
+
+    def refuse_second_chunk(peer: int, request: pb.PushRequest, timeout: float) -> None:
+        if request.trans_type == pb.CHUNKED and request.chunk_info.chunk_offset == 1000:
+            raise CarrierError("chunk refused", retryable=False)
+        original(peer, request, timeout)
+
+    c0.push = refuse_second_chunk  # type: ignore[method-assign]
+    s0.send(1, "k", os.urandom(10_000), throttled=False)
+    deadline = time.monotonic() + 5
+    while s0.peers[1].error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [r.chunk_info.chunk_offset for r in c0.log if r.trans_type == pb.CHUNKED] == [0]
+    with pytest.raises(LinkError, match="chunk refused"):
+        IcLink(s0).send(1, b"next")
+
+
 def test_throttle_window_blocks_until_acks():
     l0, l1, _, c1 = pair(throttle_window=3, recv_timeout=0.5)
     for i in range(2):

@@ -106,17 +106,25 @@ class Session:
         """All chunks of one message, at most `chunk_parallel` in flight (yacl SendChunked)."""
         size, step = len(view), self.options.max_payload
         gate = threading.BoundedSemaphore(self.options.chunk_parallel)
+        failed = threading.Event()  # a chunk failed for good: send no more
+
+        def settled(fut: Future) -> None:
+            if fut.exception() is not None:
+                failed.set()
+            gate.release()
+
         futures: list[Future] = []
         for offset in range(0, size, step):
+            gate.acquire()
+            if failed.is_set():
+                gate.release()
+                break
             request = pb.PushRequest(sender_rank=self.rank, key=key, value=bytes(view[offset:offset + step]),
                                      trans_type=pb.CHUNKED,
                                      chunk_info=pb.ChunkInfo(message_length=size, chunk_offset=offset))
-            gate.acquire()
             fut = self._chunk_pool.submit(self._push_retrying, peer, request)
-            fut.add_done_callback(lambda _f: gate.release())
+            fut.add_done_callback(settled)
             futures.append(fut)
-            if any(f.done() and f.exception() for f in futures):
-                break
         wait(futures)
         for f in futures:
             if f.exception() is not None:
