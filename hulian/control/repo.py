@@ -62,12 +62,18 @@ def upsert_task(conn: Connection, job_id: str, task_name: str, **values: Any) ->
         conn.execute(tasks.update().where(key).values(**values))
 
 
-def get_parties(conn: Connection, job_id: str | None = None, task_id: str | None = None) -> list[Row]:
+def get_parties(conn: Connection, job_id: str | None = None, task_id: str | None = None,
+                node_id: str | None = None, live: bool = False) -> list[Row]:
+    """Party rows, optionally of one job, task or node; `live`: only those whose task has not ended."""
     q = select(party_tasks)
     if job_id is not None:
         q = q.where(party_tasks.c.job_id == job_id)
     if task_id is not None:
         q = q.where(party_tasks.c.task_id == task_id)
+    if node_id is not None:
+        q = q.where(party_tasks.c.node_id == node_id)
+    if live:
+        q = q.where(party_tasks.c.status.not_in([s.value for s in TaskState if s.ended]))
     return _rows(conn.execute(q))
 
 

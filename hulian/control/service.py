@@ -288,6 +288,10 @@ class ControlService:
         if self.runner is None or TaskState(row["status"]).ended:
             return row
         state, message = await self.runner.state(row["task_id"], row["role"])
+        return await self._apply_state(row, state, message)
+
+    async def _apply_state(self, row: repo.Row, state: TaskState, message: str) -> repo.Row:
+        """Record what the component layer says of a local party (PENDING: it has no record: nothing to say)."""
         if state == TaskState.PENDING or (state == row["status"] and message == row["message"]):
             return row
         await self.on_status(row["task_id"], row["role"], state, message)
@@ -497,15 +501,14 @@ class ControlService:
 
     async def _watch_once(self) -> None:
         await self._check_schedulers()
-        rows = await self.db.run(lambda c: repo.get_parties(c))
+        if self.runner is None:
+            return
+        rows = await self.db.run(lambda c: repo.get_parties(c, node_id=self.me, live=True))
         for row in rows:
-            if row["node_id"] != self.me or TaskState(row["status"]).ended:
-                continue
-            await self.refresh(row)
-            if self.runner is not None and time.time() - row["updated_at"] > RELAUNCH_AFTER_SECONDS:
-                state, _ = await self.runner.state(row["task_id"], row["role"])
-                if state == TaskState.PENDING:  # the component layer has no record of it (lost start): again
-                    await self._relaunch(row)
+            state, message = await self.runner.state(row["task_id"], row["role"])
+            await self._apply_state(row, state, message)
+            if state == TaskState.PENDING and time.time() - row["updated_at"] > RELAUNCH_AFTER_SECONDS:
+                await self._relaunch(row)  # the component layer has no record of it (a lost start): again
 
     async def _check_schedulers(self) -> None:
         """A job/stop this node missed (it was down) must not leave its job RUNNING: ask the scheduler now
