@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,8 @@ class ComponentService(ComponentRunner):
         self.task_root = Path(self.settings.task_dir or config.data_dir / "tasks")
         self._auth = Authenticator(config)
         self._runs: dict[tuple[str, str], TaskRun] = {}
-        self._lock = asyncio.Lock()
+        # one lock per (task, role): a slow manager call (start, poll, kill) for one run holds up only that run
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._pulls: dict[str, asyncio.Lock] = {}  # one image pull at a time per image
         self._monitor: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -209,7 +211,7 @@ class ComponentService(ComponentRunner):
         reg = self.registry.get(launch.component, launch.version or None)
         # the image is pulled before the service lock is taken: other starts and stops never wait behind a pull
         unloadable = await self._load(reg) if reg is not None and self._refusal(launch, reg) is None else None
-        async with self._lock:
+        async with self._lock_for((launch.task_id, launch.role)):
             if await self._find(launch.task_id, launch.role) is not None:
                 return
             task_dir = self.task_root / _path_part(launch.task_id) / _path_part(launch.role)
@@ -323,8 +325,15 @@ class ComponentService(ComponentRunner):
         if not run.alive and run.reported == run.state.value:
             self._runs.pop(run.key, None)
 
+    def _lock_for(self, key: tuple[str, str]) -> asyncio.Lock:
+        """The run's lock; it lives while a caller holds or awaits it."""
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
     async def stop(self, task_id: str, role: str) -> None:
-        async with self._lock:
+        async with self._lock_for((task_id, role)):
             run = await self._find(task_id, role)
             if run is None or run.state.ended:
                 return
@@ -353,12 +362,15 @@ class ComponentService(ComponentRunner):
             new = TaskState(status.strip().upper())
         except ValueError:
             raise ValueError(f"status {status!r}: use RUNNING, SUCCESS or FAILED") from None
-        async with self._lock:
-            run = await self._find(task_id, role) if "." in role else None
-            if run is None:
-                matches = [r for r in self._runs.values() if r.task_id == task_id
-                           and (not role or r.role.split(".")[0] == role.split(".")[0])]
-                run = matches[0] if len(matches) == 1 else None
+        key: tuple[str, str] | None = (task_id, role) if "." in role else None
+        if key is None:
+            matches = [r.key for r in self._runs.values() if r.task_id == task_id
+                       and (not role or r.role.split(".")[0] == role.split(".")[0])]
+            key = matches[0] if len(matches) == 1 else None
+        if key is None:
+            return False
+        async with self._lock_for(key):
+            run = await self._find(*key)
             if run is None:
                 return False
             if new.ended and not run.state.ended:
@@ -421,7 +433,7 @@ class ComponentService(ComponentRunner):
     async def check(self) -> None:
         """One pass over every run being watched (the monitor calls it; tests may too)."""
         for run in list(self._runs.values()):
-            async with self._lock:
+            async with self._lock_for(run.key):
                 if run.alive:
                     await self._check_run(run)
             await self._report(run)

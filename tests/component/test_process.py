@@ -96,6 +96,30 @@ async def test_stop(make_service) -> None:
     assert await service.state("nope", "guest.0") == (TaskState.PENDING, "")
 
 
+async def test_a_slow_stop_holds_up_no_other_task(make_service) -> None:
+    """Stopping a component that ignores SIGTERM takes the kill grace (3 s here); another task starts meanwhile
+    without waiting for it."""
+    service, _ = await make_service()
+    service.settings.kill_grace_seconds = 3.0
+    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
+                "time.sleep(60)")
+    await service.register_command(description("stubborn"), python_command(stubborn))
+    await service.register_command(description("sleeper"), python_command(SLEEP_THEN_OK.format(s=60)))
+    await service.start(launch("t-slow", "stubborn"))
+    deadline = time.monotonic() + 20
+    while "up" not in await service.log("t-slow", "guest.0"):  # its SIGTERM handler is in place
+        assert time.monotonic() < deadline, "the stubborn component never started"
+        await asyncio.sleep(0.05)
+    stopping = asyncio.create_task(service.stop("t-slow", "guest.0"))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await service.start(launch("t-other", "sleeper"))
+    assert time.monotonic() - started < 1.5 and not stopping.done()
+    await stopping
+    assert await service.state("t-slow", "guest.0") == (TaskState.FAILED, "stopped")
+    await service.stop("t-other", "guest.0")
+
+
 async def test_callback_reports_before_exit(make_service) -> None:
     service, rec = await make_service()
     await service.register_command(description("sleeper"), python_command(SLEEP_THEN_OK.format(s=60)))
