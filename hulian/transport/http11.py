@@ -109,7 +109,6 @@ class KeepAliveClient:
             self._conn = None
 
 
-
 def _read_into(resp: http.client.HTTPResponse, view: memoryview) -> memoryview:
     filled = 0
     while filled < len(view):
