@@ -152,9 +152,13 @@ class BlobStore:
         return str(d / f"{msg_id}.{origin}.{index}.{secrets.token_hex(4)}")
 
     def write(self, path: str, data: bytes | memoryview) -> None:
-        with open(path, "wb") as f:
+        """A whole file at once, written as a part file is."""
+        f = self.open_writer(path)
+        try:
             f.write(data)
-            self._sync(f)
+            self.finish(f)
+        finally:
+            f.close()
 
     def open_writer(self, path: str) -> PartWriter:
         return PartWriter(path, self, self.direct_io)
@@ -181,11 +185,6 @@ class BlobStore:
             self.direct_io = False
             log.warning("payload files under %s are written through the page cache: the file system refuses "
                         "O_DIRECT (%s)", self.root, error)
-
-    def _sync(self, f) -> None:
-        if self.fsync:
-            f.flush()
-            os.fsync(f.fileno())
 
     def keep(self, path: str, pieces: Pieces, size: int, sha256: str | None = None) -> None:
         """Remember the pieces a durable file was written from (files up to `hot_part_bytes`)."""
