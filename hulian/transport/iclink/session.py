@@ -109,9 +109,9 @@ class Session:
         failed = threading.Event()  # a chunk failed for good: send no more
 
         def settled(fut: Future) -> None:
-            if fut.exception() is not None:
-                failed.set()
             gate.release()
+            if fut.cancelled() or fut.exception() is not None:
+                failed.set()
 
         futures: list[Future] = []
         for offset in range(0, size, step):
