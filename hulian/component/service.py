@@ -362,13 +362,15 @@ class ComponentService(ComponentRunner):
             new = TaskState(status.strip().upper())
         except ValueError:
             raise ValueError(f"status {status!r}: use RUNNING, SUCCESS or FAILED") from None
-        key: tuple[str, str] | None = (task_id, role) if "." in role else None
-        if key is None:
+        exact = await self._find(task_id, role) if "." in role else None
+        if exact is not None:
+            key = exact.key
+        else:  # "guest" (or an index this node does not run): the one run of that role, if there is just one
             matches = [r.key for r in self._runs.values() if r.task_id == task_id
                        and (not role or r.role.split(".")[0] == role.split(".")[0])]
-            key = matches[0] if len(matches) == 1 else None
-        if key is None:
-            return False
+            if len(matches) != 1:
+                return False
+            key = matches[0]
         async with self._lock_for(key):
             run = await self._find(*key)
             if run is None:
