@@ -109,9 +109,9 @@ class Session:
         failed = threading.Event()  # a chunk failed for good: send no more
 
         def settled(fut: Future) -> None:
-            gate.release()
-            if fut.cancelled() or fut.exception() is not None:
+            if fut.cancelled() or fut.exception() is not None:  # (exception() raises for a cancelled one)
                 failed.set()
+            gate.release()  # after: the loop it wakes must see the failure
 
         futures: list[Future] = []
         for offset in range(0, size, step):
