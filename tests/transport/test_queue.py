@@ -180,16 +180,24 @@ async def test_concurrent_duplicate_puts_store_one(queue: MessageQueue) -> None:
     assert await drain(queue) == ["m1"]
 
 
+async def _until_waiting(q: MessageQueue, count: int, timeout: float = 5.0) -> None:
+    """Until `count` pops wait on channel (s1, t1): a put must find them there."""
+    deadline = time.monotonic() + timeout
+    while len(q.waiters._waiting.get(("s1", "t1"), [])) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} pops came to wait"
+        await asyncio.sleep(0.01)
+
+
 async def test_concurrent_duplicate_puts_reach_one_waiting_pop(queue: MessageQueue) -> None:
     """With pops waiting, a message put four times at once still reaches exactly one of them."""
     getters = [asyncio.create_task(queue.get("s1", "t1", None, timeout=1.5)) for _ in range(4)]
-    await asyncio.sleep(0.1)
+    await _until_waiting(queue, 4)
     assert sorted(await asyncio.gather(*(queue.put(msg(1)) for _ in range(4)))) == [False, False, False, True]
     got = [d for d in await asyncio.gather(*getters) if d is not None]
     assert [d.message.msg_id for d in got] == ["m1"]
     await queue.ack(got[0])
     getter = asyncio.create_task(queue.get("s1", "t1", None, timeout=0.5))
-    await asyncio.sleep(0.1)
+    await _until_waiting(queue, 1)
     assert await queue.put(msg(1)) is False  # delivered before: the waiting pop gets nothing
     assert await getter is None
 
@@ -204,7 +212,7 @@ async def test_sqlite_hands_a_new_message_to_a_waiting_pop_before_the_database_t
     gate = threading.Event()
     try:
         getter = asyncio.create_task(q.get("s1", "t1", None, timeout=5))
-        await asyncio.sleep(0.1)
+        await _until_waiting(q, 1)
         busy = asyncio.ensure_future(db.call(lambda: gate.wait(5)))
         put = asyncio.create_task(q.put(msg(1)))
         delivery = await asyncio.wait_for(getter, 2)

@@ -88,6 +88,7 @@ def test_large_bodies_both_ways_and_into_a_buffer(server):
     client.close()
 
 
+@pytest.mark.timeout(20)  # a regression to a hang fails here, not at the suite's global timeout
 def test_tls_handshake_with_a_server_that_hangs_up(pki_files):
     """A server that closes the connection during the handshake is an error, not a hang."""
     listener = socket.create_server(("127.0.0.1", 0))
