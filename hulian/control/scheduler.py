@@ -18,6 +18,7 @@ from hulian.control.envelope import task_state
 from hulian.control.errors import ControlError, PeerRefused, TaskNotFound
 from hulian.control.launching import aggregate, task_timeout
 from hulian.control.models import JobState
+from hulian.control.public import public_text
 from hulian.wire import dag as D
 
 if TYPE_CHECKING:
@@ -332,9 +333,9 @@ class Scheduler:
             if t["task_id"]:
                 status[t["task_id"]] = t["status"]
             detail.append({"task_name": t["task_name"], "task_id": t["task_id"], "status": t["status"],
-                           "message": t["message"],
+                           "message": public_text(t["message"]),
                            "parties": {p["role"]: {"node_id": p["node_id"], "status": p["status"],
-                                                   "message": p["message"]}
+                                                   "message": public_text(p["message"])}
                                        for p in parties if p["task_id"] == t["task_id"]}})
-        return {"job_id": job_id, "job_status": job["status"], "status": status, "message": job["message"],
-                "tasks": detail}
+        return {"job_id": job_id, "job_status": job["status"], "status": status,
+                "message": public_text(job["message"]), "tasks": detail}

@@ -35,6 +35,7 @@ from hulian.control.errors import (
 )
 from hulian.control.launching import aggregate, build_launch
 from hulian.control.models import JobState
+from hulian.control.public import public_text
 from hulian.control.scheduler import Scheduler
 from hulian.core.config import NodeConfig
 from hulian.store.db import Database
@@ -273,7 +274,7 @@ class ControlService:
         rows = await self._local_rows(task_id, role)
         rows = [await self.refresh(r) for r in rows]
         state, message = aggregate(rows)
-        return {"status": state.value, "message": message}
+        return {"status": state.value, "message": public_text(message)}
 
     async def _local_rows(self, task_id: str, role: str) -> list[repo.Row]:
         rows = await self.db.run(lambda c: repo.get_parties(c, task_id=task_id))
@@ -338,6 +339,8 @@ class ControlService:
         level = text(body, "log_level", required=False) or "info"
         start, length = integer(body, "start", 0), integer(body, "length", 1000)
         lines = await self._runner().log(task_id, rows[0]["role"], start, length, level) if length else []
+        if caller != self.me:  # the initiator's user elsewhere: this node's layout stays here
+            lines = [public_text(line) for line in lines]
         return {"lines": lines, "num": await self._runner().log_line_count(task_id, rows[0]["role"], level),
                 "role": rows[0]["role"]}
 
@@ -365,7 +368,8 @@ class ControlService:
             await self._local_task_state(job, row["task_name"], task_id)
             _, conf = self.spec(job)
             if state.ended or conf.sync_type == "callback":
-                body = {"task_id": task_id, "role": row["role"], "status": state.value, "message": message}
+                body = {"task_id": task_id, "role": row["role"], "status": state.value,
+                        "message": public_text(message)}
                 self.spawn(self._callback_scheduler(job["scheduler"], body), f"callback-{task_id}")
 
     async def _local_task_state(self, job: repo.Row, task_name: str, task_id: str) -> None:
@@ -545,14 +549,19 @@ class ControlService:
                            self.describe(comp.component, comp.version or None))
 
 
+MAX_INTEGER = 2**31 - 1  # bound of integer fields (log line offsets and counts)
+
+
 def integer(body: Body, name: str, default: int) -> int:
+    """A non-negative integer field (a JSON number or a numeric string), refused naming it when it is not one or
+    is beyond MAX_INTEGER."""
     value = body.get(name, default)
     try:
         number = int(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{name} must be an integer, not {value!r}") from None
-    if number < 0:
-        raise BadRequest(f"{name} must be >= 0, not {number}")
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), should a float get this far
+        raise BadRequest(f"{name} must be an integer, not {str(value)[:40]!r}") from None
+    if not 0 <= number <= MAX_INTEGER:
+        raise BadRequest(f"{name} must be between 0 and {MAX_INTEGER}, not {number if number < 0 else 'more'}")
     return number
 
 

@@ -9,7 +9,6 @@ import time
 import pytest
 
 from hulian.control import paths as P
-from hulian.control.api import MAX_BODY
 from hulian.control.envelope import parse_reply
 from tests.control.inprocess import component_states, launches, make_app, running, two_task_job, with_params
 
@@ -220,10 +219,10 @@ def test_not_json_body(node):
 def test_oversized_body_is_refused(node):
     """A body over the control plane's limit, with a Content-Length or chunked, gets 4000 naming the limit
     (that it is refused as it streams, not after it is read whole, is not observable here)."""
-    too_big = MAX_BODY + 1
+    too_big = node.app.state.node.config.limits.control_body_bytes + 1
     declared = node.post(P.CREATE, content=b"x" * too_big, headers={"content-type": "application/json"})
     assert declared.status_code == 400 and declared.json()["code"] == 4000
-    assert f"of {too_big} bytes exceeds" in declared.json()["msg"]
+    assert f"of {too_big} bytes exceeds" in declared.json()["msg"] and "limits.control_body_bytes" in declared.text
     chunks = (b"x" * (1 << 20) for _ in range((too_big >> 20) + 1))  # chunked: no Content-Length
     streamed = node.post(P.CREATE, content=chunks, headers={"content-type": "application/json"})
     assert streamed.status_code == 400 and streamed.json()["code"] == 4000 and "exceeds" in streamed.json()["msg"]
