@@ -142,9 +142,17 @@ class ControlService:
         return self._specs[job_id]
 
     def _check_party(self, job: repo.Row, caller: str) -> None:
+        """Every east-west call that reads or changes a job: the caller is a party of it (or its scheduler)."""
         _, conf = self.spec(job)
         if caller not in (self.me, job["scheduler"]) and caller not in conf.nodes():
             raise Forbidden(f"node {caller!r} is not a party of job {job['job_id']!r}")
+
+    async def _check_task_party(self, task_id: str, caller: str) -> None:
+        """As `_check_party`, for a call naming a task; a task not known here yet (a poll before task/start)
+        names no job to guard."""
+        task = await self.db.run(lambda c: repo.task_by_id(c, task_id))
+        if task is not None:
+            self._check_party(await self.job(task["job_id"]), caller)
 
     def _check_scheduler(self, job: repo.Row, caller: str) -> None:
         if caller not in (self.me, job["scheduler"]):
@@ -204,6 +212,10 @@ class ControlService:
 
         if self.me not in conf.nodes():
             raise Forbidden(f"node {self.me!r} is not a party of job {job_id!r} (config.role)")
+        named = (conf.job_params.get("common") or {}).get("scheduler_node_id")
+        if caller != self.me and caller not in conf.nodes() and caller != named:
+            raise Forbidden(f"node {caller!r} is neither a party of job {job_id!r} (config.role) nor its scheduler "
+                            "(job_params.common.scheduler_node_id)")
         await self.db.run(insert)
         return {"status": JobState.READY}
 
@@ -271,6 +283,7 @@ class ControlService:
     async def poll(self, body: Body, caller: str) -> Body:
         """This node's state of a task; PENDING for a task it has not started (yet). `message` is ours."""
         task_id, role = text(body, "task_id"), role_of(body.get("role"))
+        await self._check_task_party(task_id, caller)
         rows = await self._local_rows(task_id, role)
         rows = [await self.refresh(r) for r in rows]
         state, message = aggregate(rows)
@@ -330,12 +343,10 @@ class ControlService:
     async def party_log(self, body: Body, caller: str) -> Body:
         """hulian extension: this party's log of a task, for the initiator's get_log."""
         task_id, role = text(body, "task_id"), text(body, "role")
-        task = await self.db.run(lambda c: repo.task_by_id(c, task_id))
+        await self._check_task_party(task_id, caller)
         rows = await self._local_rows(task_id, role)
         if not rows:
             raise TaskNotFound(f"task_id {task_id!r} has no role {role!r} on node {self.me!r}")
-        if task is not None:
-            self._check_party(await self.job(task["job_id"]), caller)
         level = text(body, "log_level", required=False) or "info"
         start, length = integer(body, "start", 0), integer(body, "length", 1000)
         lines = await self._runner().log(task_id, rows[0]["role"], start, length, level) if length else []
@@ -392,6 +403,7 @@ class ControlService:
         state = task_state(body.get("status"))
         if state is None:
             raise BadRequest(f"status {body.get('status')!r} is not one of {[s.value for s in TaskState]}")
+        await self._check_task_party(task_id, caller)
         rows = await self.db.run(lambda c: repo.get_parties(c, task_id=task_id))
         if caller != self.me:
             rows = [r for r in rows if r["node_id"] == caller]
@@ -422,6 +434,7 @@ class ControlService:
     # ---- scheduler-side queries and stops (forwarded when the scheduler is elsewhere) ------------------------
     async def status_all(self, body: Body, caller: str) -> Body:
         job = await self.job(text(body, "job_id"))
+        self._check_party(job, caller)
         if job["scheduler"] != self.me:
             return await self.client.call(job["scheduler"], P.STATUS_ALL, {"job_id": job["job_id"]})
         return await self.scheduler.view(job["job_id"])
@@ -439,13 +452,19 @@ class ControlService:
     # ---- north-south ------------------------------------------------------------------------------------------
     async def submit(self, body: Body) -> Body:
         """The initiator's create_all: validate here, then hand the job to its scheduler."""
-        _, _, _, conf = self.parse_job(body)
+        _, raw_conf, _, conf = self.parse_job(body)
         if conf.initiator.node_id != self.me:
             raise InvalidJob(f"config.initiator.node_id: {conf.initiator.node_id!r} is not this node ({self.me!r}); "
                              "submit the job on its initiator")
         common = conf.job_params.get("common") or {}
         scheduler = str(common.get("scheduler_node_id") or self.config.control.scheduler_node_id or self.me)
         body = {**body, "job_id": text(body, "job_id", required=False) or new_job_id()}
+        if scheduler not in conf.nodes() and "scheduler_node_id" not in common:
+            # this node's control.scheduler_node_id, not a party: the CONF names it, for the parties accept
+            # job/create only from a party or the scheduler the CONF names
+            job_params = raw_conf.get("job_params") or {}
+            named = {**job_params, "common": {**(job_params.get("common") or {}), "scheduler_node_id": scheduler}}
+            body = {**{k: v for k, v in body.items() if k != "conf"}, "config": {**raw_conf, "job_params": named}}
         if scheduler == self.me:
             return await self.create_all(body, self.me)
         await self.client.call(scheduler, P.CREATE_ALL, body)
