@@ -436,7 +436,7 @@ class ControlService:
         job = await self.job(text(body, "job_id"))
         self._check_party(job, caller)
         if job["scheduler"] != self.me:
-            return await self.client.call(job["scheduler"], P.STATUS_ALL, {"job_id": job["job_id"]})
+            return await self.client.status_all(job["scheduler"], job["job_id"])
         return await self.scheduler.view(job["job_id"])
 
     async def stop_all(self, body: Body, caller: str) -> Body:
@@ -523,6 +523,7 @@ class ControlService:
                 log.exception("control watchdog pass failed")
 
     async def _watch_once(self) -> None:
+        await self.scheduler.deliver_pending()
         await self._check_schedulers()
         if self.runner is None:
             return
@@ -544,11 +545,16 @@ class ControlService:
                 continue
             self._asked[job["job_id"]] = now
             try:
-                data = await self.client.call(job["scheduler"], P.STATUS_ALL, {"job_id": job["job_id"]}, retries=0)
-            except ControlError:
+                data = await self.client.status_all(job["scheduler"], job["job_id"], retries=0)
+            except ControlError as e:
+                log.warning("recovery: cannot ask scheduler %s for job %s (held %s here; asking again in %.0fs): %s",
+                            job["scheduler"], job["job_id"], job["status"], ASK_SCHEDULER_SECONDS, e.message)
                 continue
-            state = job_state((data or {}).get("job_status") if isinstance(data, dict) else None)
-            if state is not None and state.ended:
+            state = job_state(data.get("job_status") if isinstance(data, dict) else None)
+            if state is None:
+                log.warning("recovery: scheduler %s answered status_all of job %s without a job_status we know: %s",
+                            job["scheduler"], job["job_id"], str(data)[:200])
+            elif state.ended:
                 log.info("job %s ended at its scheduler %s; stopping it here", job["job_id"], job["scheduler"])
                 await self.stop({"job_id": job["job_id"]}, job["scheduler"])
                 self._asked.pop(job["job_id"], None)
