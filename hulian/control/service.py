@@ -38,7 +38,7 @@ from hulian.control.models import JobState
 from hulian.control.public import public_text
 from hulian.control.scheduler import Scheduler
 from hulian.core.config import NodeConfig
-from hulian.store.db import Database
+from hulian.store.db import ID, Database
 from hulian.wire import dag as D
 
 log = logging.getLogger("hulian.control")
@@ -47,19 +47,23 @@ Body = dict[str, Any]
 WATCH_SECONDS = 5.0
 RELAUNCH_AFTER_SECONDS = 10.0
 ASK_SCHEDULER_SECONDS = 15.0
+IMAGE_URL = 2048  # longest image reference a component registration takes
 
 
-def text(body: Body, name: str, required: bool = True) -> str:
-    """A string field of a request; a missing or mistyped required one is refused naming it."""
+def text(body: Body, name: str, required: bool = True, limit: int = ID) -> str:
+    """A string field of a request (ids, names: at most `limit` characters, what the id columns hold); a
+    missing, mistyped or too long one is refused naming it."""
     value = body.get(name)
     if value is None or value == "":
         if required:
             raise BadRequest(f"{name} is required (a non-empty string)")
         return ""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        value = str(value)
     if not isinstance(value, str):
         raise BadRequest(f"{name} must be a string, not {type(value).__name__}")
+    if len(value) > limit:
+        raise BadRequest(f"{name} is {len(value)} characters long; at most {limit} are accepted")
     return value
 
 
@@ -507,8 +511,8 @@ class ControlService:
         if not isinstance(info, dict):
             raise BadRequest("component_info is required: the component's self-description (an object)")
         try:
-            await self._runner().register(info, text(body, "imageUrl", required=False) or
-                                          text(body, "image_url", required=False))
+            await self._runner().register(info, text(body, "imageUrl", required=False, limit=IMAGE_URL) or
+                                          text(body, "image_url", required=False, limit=IMAGE_URL))
         except ValueError as e:
             raise BadRequest(f"component_info: {e}") from None
         return {}

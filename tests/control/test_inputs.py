@@ -47,6 +47,8 @@ def refused(resp, code: int = 4000, names: str = "") -> str:
     (P.STOP_ALL, b'{"job_id": "\\udfff-x"}', "lone surrogate"),
     (P.POLL, b'{"task_id": "t", "role": "\\ud800"}', "lone surrogate"),
     (P.CREATE_ALL, b'{"job_id": "j", "dag": "\xff"}', "not UTF-8"),
+    (P.STATUS_ALL, b'{"job_id": "' + b"j" * 1000 + b'"}', "at most 190"),  # longer than the id columns
+    (P.POLL, b'{"task_id": ' + b"7" * 400 + b"}", "at most 190"),
 ])
 def test_hostile_json_is_refused_with_4000(node, path, raw, names):
     resp = node.post(path, content=raw, headers={"content-type": "application/json", "x-node-id": "fate"})
