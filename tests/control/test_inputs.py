@@ -121,12 +121,11 @@ def test_peers_get_task_messages_without_local_paths(node, tmp_path):
     message = reply["data"]["message"]
     assert "demo#missing not found" in message and str(node_dir) not in message, message
     assert str(Path("/storage/demo/missing")) not in message
-    # the scheduler's view (here: this node schedules a job of its own that fails the same way)
+    # the scheduler's view, which status_all gives parties (here: a job of this node's that fails the same way)
     job_id = node.post(P.NS_CREATE_ALL, json=with_params(two_task_job(), "psi_0", "host.0", fail=why)).json()[
         "data"]["job_id"]
     deadline = time.monotonic() + 10
-    while (view := node.post(P.STATUS_ALL, json={"job_id": job_id}, headers={"x-node-id": "n1"}))\
-            .json()["data"]["job_status"] != "FINISHED":
+    while (view := node.get(P.NS_STATUS_ALL, params={"job_id": job_id})).json()["data"]["job_status"] != "FINISHED":
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert "demo#missing not found" in view.text and str(node_dir) not in view.text, view.text
