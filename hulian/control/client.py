@@ -93,20 +93,21 @@ class ControlClient:
         refuses (HTTP 404/405, or a non-success code such as FATE's 6000 and 5001) is followed by the other."""
         first = self._status_form.get(node_id, STATUS_FORMS[0])
         refusals: list[str] = []
+        code: Any = None
         for method in (first, *(m for m in STATUS_FORMS if m != first)):
             try:
                 data = await self.call(node_id, P.STATUS_ALL, {"job_id": job_id}, method=method, retries=retries,
                                        params={"job_id": job_id})
             except PeerError as e:
-                log.info("status_all of job %s: node %s refused %s (%s); trying the other form", job_id, node_id,
-                         method, e.message)
-                refusals.append(f"{method}: code {e.peer_code}: {e.peer_message or '(no message)'}")
+                log.info("status_all of job %s: node %s refused %s (%s)", job_id, node_id, method, e.message)
+                code = e.peer_code
+                refusals.append(f"{method}: code {code}: {e.peer_message or '(no message)'}")
                 continue
             if self._status_form.get(node_id) != method:
                 log.info("status_all: node %s answers %s; using that form from now on", node_id, method)
                 self._status_form[node_id] = method
             return data
-        raise PeerError(node_id, P.STATUS_ALL, "-", f"neither form was answered ({'; '.join(refusals)})")
+        raise PeerError(node_id, P.STATUS_ALL, code, f"refused in either form ({'; '.join(refusals)})")
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -95,7 +95,7 @@ def test_every_failed_recovery_attempt_is_logged(tmp_path, standin, caplog):
     with running(app_with(tmp_path, standin)) as client:
         party_of_fates_job(client)
         svc = client.app.state.node.control
-        for setup, reason in ((lambda: None, "neither form was answered"), (standin.stop, "did not answer")):
+        for setup, reason in ((lambda: None, "in either form (POST: code 6000"), (standin.stop, "did not answer")):
             setup()
             svc._asked.clear()
             caplog.clear()
