@@ -10,6 +10,7 @@ import time
 import pytest
 
 from hulian.control import paths as P
+from tests.control.fate_standin import FateStandIn
 from tests.control.inprocess import make_app, running, two_task_job, with_params
 
 FATE = {"x_node_id": "fate", "x_auth_sign": "", "x_nonce": "n", "x_trace_id": ""}
@@ -87,3 +88,23 @@ def test_nothing_changed_for_the_parties(node):
     ok(node.post(P.TASK_LOG, json={"task_id": HELD, "role": "host.0"}, headers=FATE))
     resp = node.post(P.CREATE, json={**node.theirs, "job_id": "job-new-by-mallory"}, headers=FATE)
     assert ok(resp) == {"status": "READY"}  # the job's party may create it
+
+
+def test_a_scheduler_outside_the_job_is_named_in_its_conf(tmp_path):
+    """An initiator whose control.scheduler_node_id is no party of the job names that scheduler in the CONF
+    (job_params.common.scheduler_node_id), and a party accepts job/create from the scheduler named there."""
+    standin = FateStandIn().start()
+    try:
+        app = make_app(tmp_path, scheduler_node_id="fate")
+        app.state.node.config.peer("fate").url = standin.url
+        with running(app) as client:
+            job_id = ok(client.post(P.NS_CREATE_ALL, json=two_task_job()))["job_id"]  # n1 both parties
+            [sent] = standin.bodies(P.CREATE_ALL)
+            assert sent["job_id"] == job_id and sent["config"]["job_params"]["common"] == {
+                "sync_type": "poll", "scheduler_node_id": "fate"}
+            create = {"job_id": job_id, "dag": sent["dag"], "config": sent["config"]}
+            assert ok(client.post(P.CREATE, json=create, headers=FATE)) == {"status": "READY"}
+            resp = client.post(P.CREATE, json={**create, "job_id": "job-other"}, headers={"x-node-id": "kuscia"})
+            assert resp.json()["code"] == 4003
+    finally:
+        standin.stop()
