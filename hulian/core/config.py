@@ -111,6 +111,7 @@ class Security(BaseModel):
 
 class Limits(BaseModel):
     max_body_bytes: int = 256 * MiB
+    control_body_bytes: int = 16 * MiB  # largest control-plane request (a job's DAG and CONF, a poll, ...)
     chunk_bytes: int = 16 * MiB
     inline_bytes: int = 64 * 1024
     session_quota_bytes: int = 4096 * MiB
