@@ -19,6 +19,7 @@ from hulian.control.paths import PREFIXES as CONTROL_PREFIXES
 from hulian.control.service import ControlService
 from hulian.core.config import NodeConfig
 from hulian.core.errors import IllegalRequest, InternalError, NotFound, PtpError
+from hulian.core.http import BodyIdleTimeout
 from hulian.store.db import Database
 from hulian.transport import api as transport_api
 from hulian.transport.auth import Authenticator
@@ -125,6 +126,7 @@ def create_app(config: NodeConfig) -> FastAPI:
         return {"code": 0, "msg": "ok", "data": {"node_id": config.node_id, "inst_id": config.inst_id}}
 
     install_error_handlers(app)
+    app.add_middleware(BodyIdleTimeout, seconds=config.limits.body_idle_timeout_seconds, reply=_error_reply)
     return app
 
 
