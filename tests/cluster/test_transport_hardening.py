@@ -194,6 +194,13 @@ def test_invoke_headers_out_of_range_are_refused(trio, name, value):
     assert r.status_code == 400 and _code(r) == ILLEGAL, r.text
 
 
+def test_hops_at_the_limit_is_a_routing_loop(trio):
+    a, b, _ = trio
+    with peer_client(b, as_node=a) as cl:
+        r = cl.post(INVOKE, content=b"x", headers=_signed_invoke_headers(a, b, b"x", **{"x-hulian-hops": "8"}))
+    assert _code(r) == "E0000000619" and "loop" in r.content.decode("utf-8", "replace")
+
+
 def test_push_metadata_must_be_strings_and_is_carried_unchanged(trio):
     a = trio[0]
     with container_client(a) as cl:
