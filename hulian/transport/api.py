@@ -2,6 +2,7 @@
 node-to-node invoke/transport. Parsing and replies only; the logic is in TransportService."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -179,11 +180,9 @@ async def _stream(node, m: Message, delivery: Delivery | None) -> AsyncIterator[
                 f.close()
         done = True
     finally:
-        if delivery is not None:
-            if done:
-                await node.service.ack(delivery)
-            else:
-                await node.service.queue.nack(delivery)
+        if delivery is not None:  # settled even when the client's disconnect cancels the response
+            settle = node.service.ack(delivery) if done else node.service.queue.nack(delivery)
+            await asyncio.shield(asyncio.ensure_future(settle))
 
 
 async def _channel_call(request: Request, inbound: type) -> tuple[Format, str, str, float | None]:

@@ -237,6 +237,18 @@ def test_utf8_topic_header_pops_back_unchanged(trio, relayed):
     assert r.content == b"again" and dict(r.headers.raw)[b"x-ptp-topic"].decode() == topic, r.headers
 
 
+def test_raw_pops_in_a_row_each_get_the_next_message(trio):
+    """A raw pop is acknowledged after its client has the payload; a client that hangs up at once must not leave
+    the message (or a claim on its reused row id) to hide the next one."""
+    a = trio[0]
+    for i in range(6):
+        with container_client(a) as cl:
+            r = cl.post(PUSH, content=f"m{i}".encode(), headers=ptp_headers(a, "s-row", a.node_id, **{
+                "x-ptp-topic": "t", "content-type": "application/octet-stream"}))
+            assert _code(r) == OK
+        assert _raw_pop(a, "s-row", "t", timeout=3).content == f"m{i}".encode(), i
+
+
 # ---- 12: resource holding -----------------------------------------------------------------------------------
 
 def _stalled_request(node: ClusterNode, path: str, headers: dict[str, str]) -> tuple[bytes, float]:
