@@ -21,6 +21,7 @@ import pytest
 from hulian.control import paths as P
 from hulian.node import cluster
 from hulian.node.cluster import ClusterNode
+from hulian.transport.channel import Channel
 from hulian.wire import ptp_pb2, ptp_pb2_grpc
 from tests.cluster.test_grpc import signed
 from tests.cluster.test_transport import INVOKE, PEEK, POP, PUSH, _code, _signed_invoke_headers
@@ -247,6 +248,15 @@ def test_raw_pops_in_a_row_each_get_the_next_message(trio):
                 "x-ptp-topic": "t", "content-type": "application/octet-stream"}))
             assert _code(r) == OK
         assert _raw_pop(a, "s-row", "t", timeout=3).content == f"m{i}".encode(), i
+
+
+def test_channel_sdk_sends_a_utf8_topic_across_a_relay(trio):
+    a, _, c = trio
+    parties = {"guest.0": a.node_id, "host.0": c.node_id}
+    with Channel(a.url, "s-sdk-utf8", a.admin_token, a.node_id, parties, ca_file=a.ca_file) as ca, \
+            Channel(c.url, "s-sdk-utf8", c.admin_token, c.node_id, parties, ca_file=c.ca_file) as cc:
+        ca.send("host.0", "话题", b"\x00utf8")
+        assert cc.recv("guest.0", "话题", timeout=20) == b"\x00utf8"
 
 
 # ---- 12: resource holding -----------------------------------------------------------------------------------
