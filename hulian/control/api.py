@@ -122,8 +122,9 @@ def _reply(code: int, msg: str, data: Any = None) -> JSONResponse:
 
 
 def error_reply(err: ControlError | PtpError) -> JSONResponse:
-    if isinstance(err, PtpError):  # certificate, signature, route table: the caller is not who it may be
-        err = Forbidden(f"{err.message} ({err.code})")
+    if isinstance(err, PtpError):  # a malformed request (400), else the caller is not who it may be
+        kind = BadRequest if err.http_status == 400 else Forbidden
+        err = kind(f"{err.message} ({err.code})")
     return JSONResponse(envelope(err.code, public_text(err.message)), status_code=err.http_status)
 
 
