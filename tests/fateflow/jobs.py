@@ -2,13 +2,16 @@
 algorithm, hulian's the real component on an uploaded dataset) and each side's view of it."""
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
-from tests.fateflow.conftest import FATE_ID, Site
+from tests.fateflow.conftest import FATE_ID, Site, wait_for
 
 TASK = "stats_0"
 DATASET = "demo#customers"
+JOB_SECONDS = 60  # a one-task job with 1 s stand-in tasks takes a few seconds; this bounds a busy machine
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MISSING = "demo#missing"  # no such dataset on the hulian node: its part of the task fails
 DAG = {"version": "1.0", "components": [
     {"name": TASK, "componentName": "statistics", "provider": "hulian", "version": "1.0.0", "input": [],
@@ -76,3 +79,57 @@ def party_states(status: dict[str, Any]) -> dict[str, str]:
     """{party: state} of the one task of a hulian status_all reply."""
     (task,) = status["tasks"]
     return {party: p["status"] for party, p in task["parties"].items()}
+
+
+# ---- waiting for each side ----------------------------------------------------------------------------------
+def fate_schedules(site: Site, hulian_dataset: str = DATASET) -> tuple[str, str]:
+    """Submit on FATE-Flow (the initiator schedules); (job_id, flow_id)."""
+    flow = flow_id()
+    return site.fate.submit(DAG, conf(FATE_ID, hulian_dataset), flow), flow
+
+
+def fate_task_running(site: Site, job_id: str) -> None:
+    wait_for(lambda: site.fate.party_tasks(job_id), lambda v: "RUNNING" in v.values(), JOB_SECONDS,
+             f"FATE-Flow's part of job {job_id}'s task RUNNING")
+
+
+def fate_finished(site: Site, job_id: str) -> dict[str, Any]:
+    return wait_for(lambda: site.fate.scheduled(job_id), lambda v: v.get("job_status") == "FINISHED", JOB_SECONDS,
+                    f"FATE-Flow's job {job_id} FINISHED")
+
+
+def hulian_finished(site: Site, job_id: str) -> dict[str, Any]:
+    return wait_for(lambda: hulian_scheduled(site, job_id), lambda v: v["job_status"] == "FINISHED", JOB_SECONDS,
+                    f"hulian's job {job_id} FINISHED")
+
+
+def hulian_part_finished(site: Site, job_id: str, flow: str, timeout: float = 30) -> None:
+    wait_for(lambda: hulian_job(site, job_id, flow), lambda v: v == "FINISHED", timeout,
+             f"hulian's part of job {job_id} FINISHED")
+
+
+def fate_party_finished(site: Site, job_id: str, flow: str) -> dict[str, str]:
+    """FATE-Flow as a party: its job FINISHED; its task states by task id."""
+    wait_for(lambda: site.fate.party_job(job_id, flow), lambda v: v == "FINISHED", JOB_SECONDS,
+             f"FATE-Flow's part of job {job_id} FINISHED")
+    return site.fate.party_tasks(job_id)
+
+
+def fate_schedules_to_success(site: Site) -> None:
+    """FATE-Flow initiates and schedules, hulian is its partner: FINISHED on both sides, tasks SUCCESS."""
+    job_id, flow = fate_schedules(site)
+    assert job_id.isdigit()  # FATE's ids: a timestamp and a counter, not the spec's "job-" + 32 hex
+    assert fate_finished(site, job_id)["status"] == {TASK: "SUCCESS"}
+    (task_id, state), = site.fate.party_tasks(job_id).items()
+    assert UUID.match(task_id) and state == "SUCCESS"  # uuid task ids, not "task_" + 32 hex
+    hulian_part_finished(site, job_id, flow)  # FATE's final job/stop reached the node
+    assert hulian_task(site, task_id)["status"] == "SUCCESS"
+
+
+def hulian_schedules_to_success(site: Site) -> None:
+    """hulian initiates and schedules, FATE-Flow is its partner (it never calls back: polled)."""
+    flow = flow_id()
+    job_id = submit_to_hulian(site, conf("node-a"), flow)
+    status = hulian_finished(site, job_id)
+    assert party_states(status) == {"guest.0": "SUCCESS", "host.0": "SUCCESS"}, status
+    assert fate_party_finished(site, job_id, flow) == {status["tasks"][0]["task_id"]: "SUCCESS"}
