@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from tests.fateflow.conftest import FATE_ID, Site, wait_for
@@ -81,6 +82,13 @@ def party_states(status: dict[str, Any]) -> dict[str, str]:
     return {party: p["status"] for party, p in task["parties"].items()}
 
 
+def hulian_stop_all(site: Site, job_id: str) -> None:
+    """The node's user stops the job (the node forwards to the scheduler when it is not the scheduler)."""
+    with site.hulian.admin() as c:
+        reply = c.post("/v1/platform/schedule/job/stop_all", json={"job_id": job_id}).json()
+    assert reply["code"] == 0, reply
+
+
 # ---- waiting for each side ----------------------------------------------------------------------------------
 def fate_schedules(site: Site, hulian_dataset: str = DATASET) -> tuple[str, str]:
     """Submit on FATE-Flow (the initiator schedules); (job_id, flow_id)."""
@@ -91,6 +99,19 @@ def fate_schedules(site: Site, hulian_dataset: str = DATASET) -> tuple[str, str]
 def fate_task_running(site: Site, job_id: str) -> None:
     wait_for(lambda: site.fate.party_tasks(job_id), lambda v: "RUNNING" in v.values(), JOB_SECONDS,
              f"FATE-Flow's part of job {job_id}'s task RUNNING")
+
+
+def running_job(make_site: Callable[..., Site], scheduler: str) -> tuple[Site, str, str]:
+    """A site whose job (scheduled by FATE_ID or "node-a") runs on: FATE's part is RUNNING for a minute."""
+    site = make_site(fate_env={"FAKE_ALGO_SECONDS": "60"})
+    upload(site)
+    if scheduler == FATE_ID:
+        job_id, flow = fate_schedules(site)
+    else:
+        flow = flow_id()
+        job_id = submit_to_hulian(site, conf(scheduler), flow)
+    fate_task_running(site, job_id)
+    return site, job_id, flow
 
 
 def fate_finished(site: Site, job_id: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fateflow import jobs, pairing
-from tests.fateflow.conftest import wait_for
+from tests.fateflow.conftest import FATE_ID, wait_for
 
 pytestmark = [pytest.mark.fateflow, pytest.mark.timeout(240)]
 # a restarted hulian partner asks the scheduler within its watchdog period (5 s) and the ask interval (15 s)
@@ -15,10 +15,7 @@ CONVERGE_SECONDS = 60
 
 
 def test_hulian_partner_down_during_fate_stop_converges(make_site):
-    site = make_site(fate_env={"FAKE_ALGO_SECONDS": "60"})
-    jobs.upload(site)
-    job_id, flow = jobs.fate_schedules(site)
-    jobs.fate_task_running(site, job_id)
+    site, job_id, flow = jobs.running_job(make_site, FATE_ID)
     assert jobs.hulian_job(site, job_id, flow) == "RUNNING"
     pairing.stop(site.hulian)
     site.fate.stop_job(job_id)  # FATE's job/stop to the hulian node finds nobody
@@ -28,15 +25,9 @@ def test_hulian_partner_down_during_fate_stop_converges(make_site):
 
 
 def test_fate_partner_down_during_hulian_stop_converges(make_site):
-    site = make_site(fate_env={"FAKE_ALGO_SECONDS": "60"})
-    jobs.upload(site)
-    flow = jobs.flow_id()
-    job_id = jobs.submit_to_hulian(site, jobs.conf("node-a"), flow)
-    jobs.fate_task_running(site, job_id)
+    site, job_id, flow = jobs.running_job(make_site, "node-a")
     site.fate.stop()
-    with site.hulian.admin() as c:
-        reply = c.post("/v1/platform/schedule/job/stop_all", json={"job_id": job_id}).json()
-    assert reply["code"] == 0, reply
+    jobs.hulian_stop_all(site, job_id)
     jobs.hulian_finished(site, job_id)
     site.fate.start()
     assert wait_for(lambda: site.fate.party_job(job_id, flow), lambda v: v == "FINISHED", CONVERGE_SECONDS,

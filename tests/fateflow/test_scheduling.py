@@ -47,24 +47,15 @@ def test_hulian_task_failure_reaches_fate_scheduler(make_site):
 
 
 def test_hulian_stops_a_job_fate_schedules(make_site):
-    site = make_site(fate_env={"FAKE_ALGO_SECONDS": "60"})
-    jobs.upload(site)
-    job_id, flow = jobs.fate_schedules(site)
-    jobs.fate_task_running(site, job_id)
-    with site.hulian.admin() as c:  # the partner's user stops it: hulian forwards stop_all to FATE's scheduler
-        reply = c.post("/v1/platform/schedule/job/stop_all", json={"job_id": job_id}).json()
-    assert reply["code"] == 0, reply
+    site, job_id, flow = jobs.running_job(make_site, FATE_ID)
+    jobs.hulian_stop_all(site, job_id)  # the partner's user: hulian forwards stop_all to FATE's scheduler
     assert jobs.fate_finished(site, job_id)["status"] == {jobs.TASK: "FAILED"}
     assert set(site.fate.party_tasks(job_id).values()) == {"FAILED"}
     jobs.hulian_part_finished(site, job_id, flow)
 
 
 def test_fate_stops_a_job_hulian_schedules(make_site):
-    site = make_site(fate_env={"FAKE_ALGO_SECONDS": "60"})
-    jobs.upload(site)
-    flow = jobs.flow_id()
-    job_id = jobs.submit_to_hulian(site, jobs.conf("node-a"), flow)
-    jobs.fate_task_running(site, job_id)
+    site, job_id, flow = jobs.running_job(make_site, "node-a")
     site.fate.stop_job(job_id)  # FATE's user stops it: FATE sends stop_all to the scheduler, hulian
     status = jobs.hulian_finished(site, job_id)
     # FATE stops its own part first, then asks the scheduler: hulian reads either that failure or the stop
