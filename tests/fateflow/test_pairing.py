@@ -43,6 +43,9 @@ def test_fate_is_known_by_its_source_address(tmp_path: Path):
         with node.admin() as c:
             listed = c.post("/v1/platform/schedule/job/query_job_list", json={"flow_id": "flow-pairing"}).json()
         assert set(listed["data"]["job_list"]) == {"1003"}, listed
+        with node.as_fate() as c:  # FATE's way in serves east-west routes only, never the platform's own
+            platform = c.get("/v1/platform/dataset/list", headers={"x-ptp-token": node.node.admin_token})
+        assert platform.status_code in (403, 404), platform.text
     finally:
         pairing.stop(node)
 
