@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from hulian.cli.platform import data_app, job_app
+from hulian.cli.platform import CaOpt, ClusterOpt, NodeOpt, TokenOpt, data_app, job_app, node_health
 from hulian.cli.psi import psi
 
 app = typer.Typer(help="hulian (互联): a BFIA-interoperable privacy-computing node", no_args_is_help=True)
@@ -27,6 +27,16 @@ def node_start(config: Path = typer.Option(..., "--config", "-c", help="node YAM
     from hulian.node.server import serve
 
     serve(load_config(config))
+
+
+@node_app.command("status")
+def node_status(node: str = NodeOpt, cluster: Path = ClusterOpt, ca: str = CaOpt, token: str = TokenOpt) -> None:
+    """A node's identity and security mode (warns loudly when it serves without TLS)."""
+    data = node_health(node, cluster, ca, token)
+    typer.echo(f"node {data.get('node_id')}  inst {data.get('inst_id') or '-'}  "
+               f"tls {'on' if data.get('tls') else 'OFF'}")
+    if data.get("warning"):
+        typer.secho(f"WARNING: {data['warning']}", err=True, fg=typer.colors.RED, bold=True)
 
 
 def _relay(spec: str) -> tuple[str, str, str]:

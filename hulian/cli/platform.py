@@ -70,6 +70,11 @@ def _call(t: Target, method: str, path: str, *, params: dict | None = None, json
     return out.get("data")
 
 
+def node_health(node: str | None, cluster: Path | None, ca: str | None, token: str | None) -> dict:
+    """The node's health reply (`hulian node status`)."""
+    return _call(_target(node, cluster, ca, token), "GET", "/v1/interconn/node/health") or {}
+
+
 @data_app.command("add")
 def data_add(file: Path = typer.Option(..., "--file", exists=True, dir_okay=False, help="CSV or Parquet file"),
              namespace: str = typer.Option(..., "--namespace"), name: str = typer.Option(..., "--name"),

@@ -2,8 +2,9 @@
 envelope only; the logic is in ControlService.
 
 Liberal on input: a JSON body and/or query parameters, GET or POST for reads, hyphen or underscore headers.
-East-west callers are identified by their TLS client certificate (and x-auth-sign for peers that sign), as on
-the transport; with TLS off (development) by the x-source-node-id / x-node-id header.
+East-west callers are identified as on the transport (Authenticator.identify_request): their TLS client
+certificate (and x-auth-sign for peers that sign), or, for plain-HTTP peers such as FATE-Flow, the listener and
+source address their configuration allows. North-south callers need the node's admin token.
 """
 from __future__ import annotations
 
@@ -67,42 +68,49 @@ async def read_body(request: Request) -> tuple[Body, bytes]:
 
 
 def caller_of(request: Request, raw: bytes) -> str:
-    """The calling node: its certificate (TLS on), else what it declares (TLS off: development only)."""
+    """The calling node: its certificate (TLS on), its own plain-HTTP listener and source address (FATE-Flow), or
+    with TLS off the node it declares if its address allows (transport.auth.Authenticator.identify_request)."""
     node = _node(request)
-    if not node.config.tls.enabled:
-        return H.source_of(request.headers) or node.config.node_id
-    who = node.auth.identify_peer(http.peer_cert(request))
+    who = node.auth.identify_request(request)
     declared = node.auth.check_signature(who, request.method, request.url.path, request.headers)
     if declared is not None and declared != hashlib.sha256(raw).hexdigest():
         raise Forbidden("x-content-sha256 does not match the body: refused")
     return who.node_id
 
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
+def _presented_token(request: Request) -> str:
+    return H.get(request.headers, H.TOKEN) or request.headers.get("authorization", "").removeprefix("Bearer ")
 
 
-def check_platform_caller(request: Request, path: str) -> None:
-    """North-south routes serve this platform's own users and components, on the port peers reach too: with
-    TLS on they need the node's admin token (`x-ptp-token`, or `Authorization: Bearer`); a task callback is
-    also accepted from this machine (local components) or with the task session's token. TLS off is
-    development only and open."""
-    node = _node(request)
-    if not node.config.tls.enabled:
+def is_admin(request: Request) -> bool:
+    """Whether the request carries this node's admin token (`x-ptp-token` or `Authorization: Bearer`)."""
+    token, admin = _presented_token(request), _node(request).config.security.admin_token
+    return bool(token and admin and hmac.compare_digest(token.encode(), admin.encode()))
+
+
+async def check_platform_caller(request: Request, path: str, body: Body | None = None) -> None:
+    """North-south routes serve this platform's own users and components, in every mode: they need the node's
+    admin token. A task callback is also accepted with the session token of that task's own job (what its
+    component was given as config.token), so admin tokens never have to reach component processes."""
+    if is_admin(request):
         return
-    token = H.get(request.headers, H.TOKEN) or request.headers.get("authorization", "").removeprefix("Bearer ")
-    admin = node.config.security.admin_token
-    if token and admin and hmac.compare_digest(token.encode(), admin.encode()):
-        return
-    if path == P.NS_CALLBACK:
-        if request.client is not None and request.client.host in LOOPBACK:
-            return
-        session = H.get(request.headers, H.SESSION_ID)
+    client = request.client.host if request.client else "?"
+    if path == P.NS_CALLBACK and body is not None:
+        session, token = H.get(request.headers, H.SESSION_ID), _presented_token(request)
         if token and session:
-            node.auth.check_token(session, token)  # raises Unauthorized naming why
-            return
-    log.warning("refused %s from %s: no admin token", path, request.client.host if request.client else "?")
-    raise Forbidden(f"{path} needs this node's admin token in x-ptp-token (or Authorization: Bearer); "
-                    "`hulian cluster up` writes it to cluster.json as admin_token")
+            _node(request).auth.check_token(session, token)  # raises Unauthorized naming why
+            task = await _svc(request).task_named(text(body, "task_id"))
+            if session == f"session_{task['job_id']}":
+                return
+            log.warning("refused callback for task %s from %s: session %s is not its job's", task["task_id"],
+                        client, session)
+            raise Forbidden(f"x-ptp-session-id {session!r} is not the session of task {task['task_id']!r}'s job")
+    log.warning("refused %s from %s: no admin token", path, client)
+    if not _node(request).config.security.admin_token:
+        raise Forbidden(f"{path} needs this node's admin token, and none is configured: set security.admin_token")
+    raise Forbidden(f"{path} needs this node's admin token in x-ptp-token (or Authorization: Bearer)"
+                    + ("" if path != P.NS_CALLBACK else ", or the task session's token with x-ptp-session-id")
+                    + "; `hulian cluster up` writes it to cluster.json as admin_token")
 
 
 def _reply(code: int, msg: str, data: Any = None) -> JSONResponse:
@@ -128,7 +136,7 @@ def route(path: str, methods: tuple[str, ...] = ("POST",), east_west: bool = Tru
                 if east_west:
                     caller = caller_of(request, raw)
                 else:
-                    check_platform_caller(request, path)
+                    await check_platform_caller(request, path, body)
                     caller = _node(request).config.node_id
                 data = await fn(request, body, caller)
                 code = _node(request).config.control.success_code_by_peer.get(
@@ -264,7 +272,7 @@ async def dataset_upload(request: Request) -> JSONResponse:
     node = _node(request)
     tmp: Path | None = None
     try:
-        check_platform_caller(request, P.NS_DATASET_UPLOAD)
+        await check_platform_caller(request, P.NS_DATASET_UPLOAD)
         q = request.query_params
         namespace, name = q.get("namespace", ""), q.get("name", "")
         fmt = q.get("format", "csv").lower()

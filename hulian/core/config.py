@@ -4,6 +4,7 @@ Each key is documented in docs/configuration.md; keep the two in step.
 """
 from __future__ import annotations
 
+import ipaddress
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,34 @@ class TlsConfig(BaseModel):
         return self
 
 
+class PlainHttp(BaseModel):
+    """A peer that connects in plain HTTP (FATE-Flow hard-codes http:// and presents no certificate): it is
+    known by its source address instead, on a listener of its own when this node serves TLS."""
+
+    sources: list[str] = Field(min_length=1)  # addresses or CIDRs it may connect from
+    host: str | None = None  # with port: a listener for this peer only (required when this node has TLS on)
+    port: int | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> PlainHttp:
+        for source in self.sources:
+            try:
+                ipaddress.ip_network(source, strict=False)
+            except ValueError:
+                raise ValueError(f"plain_http.sources: {source!r} is not an IP address or CIDR") from None
+        if (self.host is None) != (self.port is None):
+            raise ValueError("plain_http.host and plain_http.port go together (a listener for this peer)")
+        return self
+
+    def admits(self, address: str) -> bool:
+        """Whether a connection from `address` may be this peer."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(s, strict=False) for s in self.sources)
+
+
 class Peer(BaseModel):
     """One route-table entry: how to reach `node_id`, directly (`url`) or through the relay node `via`."""
 
@@ -64,6 +93,7 @@ class Peer(BaseModel):
     auth_type: AuthType = AuthType.SHA256_ECDSA
     mode: EastWestMode = EastWestMode.PASSTHROUGH
     chunk_bytes: int | None = None
+    plain_http: PlainHttp | None = None  # it connects in plain HTTP, identified by its source address
 
     @model_validator(mode="after")
     def _url_or_via(self) -> Peer:
@@ -184,6 +214,28 @@ class NodeConfig(BaseSettings):
 
     def peer(self, node_id: str) -> Peer | None:
         return next((p for p in self.peers if p.node_id == node_id), None)
+
+    @property
+    def peer_listeners(self) -> list[Peer]:
+        """Peers with a plain-HTTP listener of their own."""
+        return [p for p in self.peers if p.plain_http is not None and p.plain_http.port is not None]
+
+    @model_validator(mode="after")
+    def _plain_listeners(self) -> NodeConfig:
+        ports = [self.listen.port] + ([self.grpc.port] if self.grpc.enabled else [])
+        for peer in self.peers:
+            plain = peer.plain_http
+            if plain is None:
+                continue
+            if self.tls.enabled and plain.port is None:
+                raise ValueError(f"peer {peer.node_id!r} connects in plain HTTP but this node serves TLS: give it "
+                                 "a listener of its own (plain_http.host and plain_http.port)")
+            if plain.port is not None:
+                if plain.port in ports:
+                    raise ValueError(f"plain_http.port {plain.port} of peer {peer.node_id!r} is already taken by "
+                                     "another listener of this node")
+                ports.append(plain.port)
+        return self
 
 
 def load_config(path: str | Path) -> NodeConfig:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hulian.component.launch import ComponentRunner
 from hulian.control import api as control_api
@@ -19,6 +20,7 @@ from hulian.control.paths import PREFIXES as CONTROL_PREFIXES
 from hulian.control.service import ControlService
 from hulian.core.config import NodeConfig
 from hulian.core.errors import IllegalRequest, InternalError, NotFound, PtpError
+from hulian.node.listeners import PeerListeners
 from hulian.store.db import Database
 from hulian.transport import api as transport_api
 from hulian.transport.auth import Authenticator
@@ -89,6 +91,8 @@ def create_app(config: NodeConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if not config.tls.enabled:
+            log.warning(TLS_OFF_WARNING)
         await node.queue.start()
         await node.service.start()
         await node.forwarder.start()
@@ -100,10 +104,12 @@ def create_app(config: NodeConfig) -> FastAPI:
             from hulian.transport.grpc_server import start_grpc
 
             grpc_server = await start_grpc(node)
+        await listeners.start()
         log.info("node %s serving (backend %s)", config.node_id, config.transport.backend)
         try:
             yield
         finally:
+            await listeners.stop()
             if grpc_server is not None:
                 await grpc_server.stop(grace=2)
             await node.control.close()
@@ -119,13 +125,52 @@ def create_app(config: NodeConfig) -> FastAPI:
     app.state.node = node
     app.include_router(transport_api.router)
     app.include_router(control_api.router)
+    listeners = PeerListeners(config, app)  # started by the lifespan above
 
     @app.get("/v1/interconn/node/health")
     async def health() -> dict:
-        return {"code": 0, "msg": "ok", "data": {"node_id": config.node_id, "inst_id": config.inst_id}}
+        data = {"node_id": config.node_id, "inst_id": config.inst_id, "tls": config.tls.enabled}
+        if not config.tls.enabled:
+            data["warning"] = TLS_OFF_WARNING
+        return {"code": 0, "msg": "ok", "data": data}
 
     install_error_handlers(app)
+    app.add_middleware(CatchAll)
     return app
+
+
+TLS_OFF_WARNING = ("TLS IS OFF: this node serves plain HTTP on its main port; peers are told apart only by the "
+                   "node id they declare and their source address (peers[].plain_http.sources), and traffic is "
+                   "readable on the network. Development only: configure tls: (docs/configuration.md)")
+
+
+class CatchAll:
+    """Turns an unexpected exception into the plane's error reply, logged once. Left to Starlette's last-resort
+    handler, the exception is re-raised to the server after the reply, which logs it again and closes the
+    keep-alive connection (peers then see a reset on their next request)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as err:
+            log.exception("unexpected failure on %s", scope.get("path"))
+            if started:
+                raise  # the reply is under way: only closing the connection can tell the client
+            reply = _error_reply(Request(scope), InternalError(f"internal error ({type(err).__name__}); see the "
+                                                               "node log"))
+            await reply(scope, receive, send)
 
 
 def _error_reply(request: Request, err: PtpError) -> Response:
@@ -138,7 +183,8 @@ def _error_reply(request: Request, err: PtpError) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every failure becomes the spec's {code, message}: bad input never surfaces as a bare 500."""
+    """Every failure becomes the spec's {code, message}: bad input never surfaces as a bare 500 (unexpected
+    exceptions: CatchAll)."""
 
     @app.exception_handler(PtpError)
     async def ptp_error(request: Request, err: PtpError) -> Response:
@@ -162,8 +208,3 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClientDisconnect)
     async def disconnected(request: Request, err: ClientDisconnect) -> Response:
         return Response(status_code=499)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, err: Exception) -> Response:
-        log.exception("unexpected failure on %s", request.url.path)
-        return _error_reply(request, InternalError(f"internal error ({type(err).__name__}); see the node log"))

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from hulian.core.errors import OK, BadSignature, IllegalRequest
-from hulian.core.http import check_length, peer_cert, read_body
+from hulian.core.http import check_length, read_body
 from hulian.transport.envelope import (
     delivery_metadata,
     metadata_header,
@@ -216,7 +216,7 @@ async def invoke(request: Request) -> Response:
     """A peer node delivers a push (pass-through, x-ptp-version=1, or encapsulated in an Inbound)."""
     node, fmt = _node(request), format_of(request.headers.get("content-type"))
     hdr = request.headers
-    who = node.auth.identify_peer(peer_cert(request))
+    who = node.auth.identify_request(request)
     declared = node.auth.check_signature(who, request.method, request.url.path, hdr)
     env = peer_envelope(hdr)
     limit = node.config.limits.max_body_bytes

@@ -1,4 +1,5 @@
-"""Who may call the transport: containers with a session token, peers with a certificate and a signature."""
+"""Who may call: containers with a session token, peers with a certificate and a signature, and plain-HTTP peers
+(FATE-Flow) by the source address their configuration allows."""
 from __future__ import annotations
 
 import functools
@@ -9,21 +10,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
+from starlette.requests import Request
 
 from hulian.core.config import AuthType, NodeConfig, Peer
 from hulian.core.errors import BadSignature, CertificateError, NodeNotNetworked, Unauthorized
+from hulian.core.http import peer_cert
 from hulian.crypto import signing, tokens
 from hulian.crypto.pki import node_id_of
 from hulian.wire import headers as H
 
 log = logging.getLogger("hulian.auth")
+PEER_LISTENER = "hulian.peer_listener"  # ASGI scope key: the request came in on this peer's own listener
 
 
 @dataclass(frozen=True)
 class PeerIdentity:
     node_id: str
     peer: Peer
-    certificate: x509.Certificate
+    certificate: x509.Certificate | None  # None: a plain-HTTP peer, known by its source address
 
 
 @functools.lru_cache(maxsize=256)
@@ -77,6 +81,46 @@ class Authenticator:
                             ttl_seconds or self.config.security.token_ttl_seconds)
 
     # ---- peers --------------------------------------------------------------------------------------
+    def identify_request(self, request: Request) -> PeerIdentity:
+        """The calling node of an east-west HTTP request: on a plain-HTTP peer's own listener that peer, if the
+        connection comes from one of its sources; otherwise its TLS certificate; with TLS off (development) the
+        node it declares, if that peer is allowed from the connection's address. An anonymous call is never
+        taken for this node itself."""
+        client = request.client.host if request.client else ""
+        declared = H.source_of(request.headers)
+        listener = request.scope.get(PEER_LISTENER)
+        if listener is not None:
+            return self._plain_peer(listener, client, declared)
+        if self.config.tls.enabled:
+            return self.identify_peer(peer_cert(request))
+        if not declared:
+            log.warning("anonymous node-to-node call from %s refused", client or "?")
+            raise NodeNotNetworked("node-to-node call names no node (x-source-node-id, x-node-id or "
+                                   "x-ptp-source-node-id): refused; this node has TLS off, so a peer is known by the "
+                                   "node it names and the address it connects from (peers[].plain_http.sources)")
+        return self._plain_peer(declared, client, declared)
+
+    def _plain_peer(self, node_id: str, client: str, declared: str) -> PeerIdentity:
+        """`node_id` connecting in plain HTTP from `client`, checked against its peers[].plain_http."""
+        if declared and declared != node_id:
+            log.warning("call on node %r's listener declaring node %r refused", node_id, declared)
+            raise NodeNotNetworked(f"this listener serves node {node_id!r} only; the request declares {declared!r}")
+        peer = self.config.peer(node_id)
+        if peer is None:
+            log.warning("plain-HTTP call from %s claiming unknown node %r refused", client or "?", node_id)
+            raise NodeNotNetworked(f"node {node_id!r} is not networked with node {self.config.node_id!r}; "
+                                   "add it to peers: in the node configuration")
+        if peer.plain_http is None:
+            log.warning("plain-HTTP call from %s claiming node %r refused: it must present a certificate",
+                        client or "?", node_id)
+            raise CertificateError(f"node {node_id!r} must connect with a TLS client certificate (it has no "
+                                   "peers[].plain_http entry allowing it by address)")
+        if not peer.plain_http.admits(client):
+            log.warning("call claiming node %r from %s refused: not one of its plain_http.sources", node_id, client)
+            raise NodeNotNetworked(f"node {node_id!r} may not connect from {client or 'an unknown address'}: "
+                                   "not in its peers[].plain_http.sources")
+        return PeerIdentity(node_id, peer, None)
+
     def identify_peer(self, cert_der: bytes | None) -> PeerIdentity:
         """The calling node, from the certificate of its TLS connection (verified against our CA)."""
         if not self.config.tls.enabled:
@@ -94,8 +138,8 @@ class Authenticator:
 
     def check_signature(self, who: PeerIdentity, method: str, path: str, headers: Mapping[str, str]) -> str | None:
         """Verify x-auth-sign; returns the body digest the signature covers (None for certificate-only peers)."""
-        if who.peer.auth_type == AuthType.CERT:
-            return None
+        if who.peer.auth_type == AuthType.CERT or who.certificate is None:
+            return None  # certificate-only peers, and plain-HTTP peers (known by address), sign nothing
         sign, ts, nonce = H.get(headers, H.AUTH_SIGN), H.get(headers, H.TIMESTAMP), H.get(headers, H.NONCE)
         digest = H.get(headers, H.CONTENT_SHA256)
         if not (sign and ts and nonce and digest):

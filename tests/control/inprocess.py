@@ -1,5 +1,5 @@
-"""In-process nodes for the control-plane tests: the real node app (TLS off: callers declare themselves by
-header) with its real component layer, whose test components `psi` and `stats` are `component.py` run as
+"""In-process nodes for the control-plane tests: the real node app (TLS off: peers declare themselves by header
+and are allowed from the test client's address; north-south calls carry the admin token) with its real component layer, whose test components `psi` and `stats` are `component.py` run as
 local processes. What a task does is said by the job itself (CONF task_params `fail`, `hold`)."""
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from hulian.crypto import tokens
 from hulian.node.app import create_app
 
 COMPONENT = [sys.executable, str(Path(__file__).with_name("component.py"))]
+ADMIN = "admin-token-of-the-tests"
+CLIENT = ("127.0.0.1", 50000)  # where the test client connects from: peers fate and kuscia are allowed from there
+PLAIN = {"sources": [CLIENT[0]]}
 
 
 def _description(name: str, inputs: list[dict], outputs: list[dict]) -> dict[str, Any]:
@@ -40,12 +43,14 @@ DESCRIPTIONS = {
 def make_app(tmp: Path, node_id: str = "n1", **control: Any) -> FastAPI:
     """A node app on `tmp/node_id` (a second one on the same directory is the same node restarted)."""
     cfg = NodeConfig(node_id=node_id, data_dir=tmp / node_id, transport={"fsync": False},
-                     security={"token_secret": tokens.new_secret()},  # the component layer mints task tokens
+                     security={"token_secret": tokens.new_secret(),  # the component layer mints task tokens
+                               "admin_token": ADMIN},
                      control={"poll_interval_seconds": 0.05, "request_retries": 0, "request_timeout_seconds": 1,
                               **control},
                      components={"poll_interval_seconds": 0.05, "kill_grace_seconds": 1.0},
-                     peers=[{"node_id": "fate", "url": "http://127.0.0.1:9"},
-                            {"node_id": "kuscia", "url": "http://127.0.0.1:9"}])
+                     peers=[{"node_id": node_id, "url": "http://127.0.0.1:9", "plain_http": PLAIN},  # itself too
+                            {"node_id": "fate", "url": "http://127.0.0.1:9", "plain_http": PLAIN},
+                            {"node_id": "kuscia", "url": "http://127.0.0.1:9", "plain_http": PLAIN}])
     app = create_app(cfg)
     assert isinstance(app.state.node.components, ComponentService)
     return app
@@ -59,7 +64,10 @@ def components(client: TestClient) -> ComponentService:
 def running(app: FastAPI, stop_runs: bool = True) -> Iterator[TestClient]:
     """The app serving, with the test components registered; at the end the runs still going are stopped
     (unless `stop_runs` is False: a node going down leaves them to the node that comes back)."""
-    with TestClient(app) as client:
+    # east-west calls come from the node itself unless a test names another caller (in either spelling: the
+    # hyphenated x-node-id is read before this underscored default)
+    me = app.state.node.config.node_id
+    with TestClient(app, headers={"x-ptp-token": ADMIN, "x_node_id": me}, client=CLIENT) as client:
         service = components(client)
         for description in DESCRIPTIONS.values():
             client.portal.call(service.register_command, description, COMPONENT)
