@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -48,16 +48,15 @@ class Site:
 
 @pytest.fixture
 def make_site(fate_kit: Path, tmp_path: Path) -> Iterator[Callable[..., Site]]:
-    """make_site(setup="direct"|"gateway", fate_env={...}, control={...}): FATE-Flow (party 9999) and a hulian
+    """make_site(setup="direct"|"gateway", fate_env={...}): FATE-Flow (party 9999) and a hulian
     node `node-a` that know each other, both started, FATE's provider registered for `statistics`."""
     cleanups: list[Callable[[], None]] = []
 
-    def make(setup: str = "direct", fate_env: dict[str, str] | None = None,
-             control: dict[str, Any] | None = None) -> Site:
+    def make(setup: str = "direct", fate_env: dict[str, str] | None = None) -> Site:
         fate_port = free_http_port()
         ingress, egress = free_ports(2)
         fate_url = f"https://127.0.0.1:{ingress}" if setup == "gateway" else f"http://127.0.0.1:{fate_port}"
-        paired = pairing.pair(tmp_path / f"hulian{len(cleanups)}", FATE_ID, fate_url, setup, control)
+        paired = pairing.pair(tmp_path / f"hulian{len(cleanups)}", FATE_ID, fate_url, setup)
         gateway = None
         if setup == "gateway":
             cert, key, ca = pairing.peer_certificate(Path(paired.node.config).parents[1], FATE_ID)

@@ -1,8 +1,7 @@
 """A hulian node paired with a FATE-Flow site, in the two setups docs/interop/fate-flow.md describes:
 
-- `direct`: FATE-Flow calls the node in plain HTTP (its client hard-codes http://). With the identity model
-  (a peer's `plain_http` listener, restricted to its source addresses) the node keeps TLS on for everyone else
-  and serves FATE on a listener of its own; without it (older code) the node runs with TLS off.
+- `direct`: FATE-Flow calls the node in plain HTTP (its client hard-codes http://) on a listener for FATE only
+  (`peers[].plain_http`), where it is known by its source address; the node keeps TLS on for everyone else.
 - `gateway`: a TLS-terminating gateway in front of FATE-Flow holds the FATE site's certificate (gateway.py):
   the node keeps TLS on and sees FATE as a certificate-holding peer with auth_type CERT.
 """
@@ -16,13 +15,10 @@ from typing import Any
 import httpx
 import yaml
 
-from hulian.core.config import Peer
 from hulian.crypto.pki import Issued, issue_node_cert
 from hulian.node import cluster
 from hulian.node.cluster import ClusterNode
 
-# The identity model's per-peer plain-HTTP listener (IDENTITY.md): present once hulian's config knows it.
-PEER_LISTENER = "plain_http" in Peer.model_fields
 FATE_SOURCES = ["127.0.0.1"]  # FATE-Flow's client connects from loopback in these tests
 
 
@@ -33,7 +29,6 @@ class Paired:
     node: ClusterNode
     fate_id: str
     fate_route: str  # host:port FATE-Flow's route table names for this node
-    tls: bool
 
     @property
     def url(self) -> str:
@@ -41,16 +36,13 @@ class Paired:
 
     def admin(self, timeout: float = 15.0) -> httpx.Client:
         """North-south, as this platform's user (the admin token)."""
-        return httpx.Client(base_url=self.url, verify=self._verify(), timeout=timeout, trust_env=False,
-                            headers={"x-ptp-token": self.node.admin_token})
+        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=self.node.ca_file),
+                            timeout=timeout, trust_env=False, headers={"x-ptp-token": self.node.admin_token})
 
     def as_fate(self, timeout: float = 15.0, transport: httpx.HTTPTransport | None = None) -> httpx.Client:
         """East-west, the way the FATE site calls this node: plain HTTP to its route, underscore headers."""
         return httpx.Client(base_url=f"http://{self.fate_route}", timeout=timeout, trust_env=False,
                             transport=transport, headers=fate_headers(self.fate_id))
-
-    def _verify(self) -> ssl.SSLContext | bool:
-        return ssl.create_default_context(cafile=self.node.ca_file) if self.tls else False
 
 
 def fate_headers(node_id: str) -> dict[str, str]:
@@ -66,21 +58,16 @@ def _peer_entry(fate_id: str, fate_url: str, listener: tuple[str, int] | None) -
     return entry
 
 
-def pair(directory: Path, fate_id: str, fate_url: str, setup: str = "direct",
-         control: dict[str, Any] | None = None) -> Paired:
+def pair(directory: Path, fate_id: str, fate_url: str, setup: str = "direct") -> Paired:
     """Write (not start) a node `node-a` whose route table has the FATE site `fate_id` at `fate_url`."""
     (node,) = cluster.generate(directory, 1)
     cfg = yaml.safe_load(Path(node.config).read_text())
-    cfg["control"] = {"poll_interval_seconds": 0.5, **(control or {})}
-    tls = setup == "gateway" or PEER_LISTENER
-    listener = ("127.0.0.1", cluster.free_port()) if setup == "direct" and PEER_LISTENER else None
+    cfg["control"] = {"poll_interval_seconds": 0.5}
+    listener = ("127.0.0.1", cluster.free_port()) if setup == "direct" else None
     cfg["peers"] = [_peer_entry(fate_id, fate_url, listener)]
-    if not tls:
-        del cfg["tls"]
-        node.url = node.url.replace("https://", "http://")
-    route = f"{listener[0]}:{listener[1]}" if listener else node.url.split("://", 1)[1]
     Path(node.config).write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return Paired(node, fate_id, route, tls)
+    route = f"{listener[0]}:{listener[1]}" if listener else ""  # gateway: its egress, set by the caller
+    return Paired(node, fate_id, route)
 
 
 def peer_certificate(directory: Path, node_id: str) -> tuple[str, str, str]:
