@@ -20,6 +20,8 @@ from tests.fateflow.gateway import Gateway
 from tests.fateflow.pairing import Paired
 from tests.fateflow.site import REPO, FateFlow, KitUnavailable, free_http_port, lay_out
 
+# Each test's own steps are bounded by 240 s; its setup (the kit, once, and its processes) by each step's timeout
+MARKS = [pytest.mark.fateflow, pytest.mark.timeout(240, func_only=True)]
 FATE_ID = "9999"  # a FATE site's party id, numeric as FATE deploys them
 T = TypeVar("T")
 

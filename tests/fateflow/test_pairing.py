@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.fateflow import jobs, pairing
-from tests.fateflow.conftest import FATE_ID
+from tests.fateflow.conftest import FATE_ID, MARKS
 
-pytestmark = [pytest.mark.fateflow, pytest.mark.timeout(180)]
+pytestmark = MARKS
 OTHER_SOURCE = "127.0.0.2"  # loopback too, but not among FATE's configured sources
 
 

@@ -3,12 +3,10 @@ task failing on either side, a stop from either side. FATE-Flow calls the node a
 HTTP, underscore headers, an empty x_auth_sign, numeric job ids, uuid task ids, polls with role ""."""
 from __future__ import annotations
 
-import pytest
-
 from tests.fateflow import jobs
-from tests.fateflow.conftest import FATE_ID
+from tests.fateflow.conftest import FATE_ID, MARKS
 
-pytestmark = [pytest.mark.fateflow, pytest.mark.timeout(180)]
+pytestmark = MARKS
 
 
 def test_fate_schedules_hulian_partner_finishes(make_site):

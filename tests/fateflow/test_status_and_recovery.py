@@ -5,12 +5,10 @@ answers: the partner down while the scheduler sends `job/stop`, then restarted, 
 state on both sides."""
 from __future__ import annotations
 
-import pytest
-
 from tests.fateflow import jobs, pairing
-from tests.fateflow.conftest import FATE_ID, wait_for
+from tests.fateflow.conftest import FATE_ID, MARKS, wait_for
 
-pytestmark = [pytest.mark.fateflow, pytest.mark.timeout(240)]
+pytestmark = MARKS
 # a restarted hulian partner asks the scheduler within its watchdog period (5 s) and the ask interval (15 s)
 CONVERGE_SECONDS = 60
 
