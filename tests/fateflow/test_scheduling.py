@@ -3,6 +3,8 @@ task failing on either side, a stop from either side. FATE-Flow calls the node a
 HTTP, underscore headers, an empty x_auth_sign, numeric job ids, uuid task ids, polls with role ""."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.fateflow import jobs
 from tests.fateflow.conftest import FATE_ID, MARKS
 
@@ -41,6 +43,8 @@ def test_hulian_task_failure_reaches_fate_scheduler(make_site):
     assert state == "FAILED"
     part = jobs.hulian_task(site, task_id)
     assert part["status"] == "FAILED" and jobs.MISSING in part["message"], part
+    node_dir = str(Path(site.hulian.node.config).parent)
+    assert node_dir not in part["message"], part  # the peer learns the address and the reason, not our paths
     jobs.hulian_part_finished(site, job_id, flow)
 
 
