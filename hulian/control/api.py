@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -24,10 +23,11 @@ from fastapi.responses import JSONResponse
 from hulian.control import paths as P
 from hulian.control.envelope import envelope, role_of, task_state
 from hulian.control.errors import BadRequest, ControlError, Forbidden, InternalError, TaskNotFound
+from hulian.control.public import public_text
 from hulian.control.service import ControlService, integer, text
-from hulian.core import http
+from hulian.core import http, jsonio
 from hulian.core.errors import BodyTooLarge, PtpError
-from hulian.data.registry import list_datasets, on_node_storage, register_dataset
+from hulian.data.registry import check_address, list_datasets, on_node_storage, register_dataset
 from hulian.data.storage import StorageError
 from hulian.data.table import TableError
 from hulian.wire import headers as H
@@ -35,7 +35,6 @@ from hulian.wire import headers as H
 log = logging.getLogger("hulian.control.api")
 router = APIRouter(tags=["control"])
 Body = dict[str, Any]
-MAX_BODY = 16 << 20
 
 
 def _node(request: Request):
@@ -50,17 +49,22 @@ def _svc(request: Request) -> ControlService:
 
 
 async def read_body(request: Request) -> tuple[Body, bytes]:
-    """JSON object body (may be absent, also on GET) merged over the query parameters."""
+    """JSON object body (may be absent, also on GET) merged over the query parameters; bounded by
+    `limits.control_body_bytes` and read with the strict JSON reader (hulian.core.jsonio)."""
+    limit = _node(request).config.limits.control_body_bytes
     try:
-        raw = await http.read_body(request, MAX_BODY)
-    except BodyTooLarge as e:
-        raise BadRequest(e.message) from None
+        raw = await http.read_body(request, limit)
+    except BodyTooLarge:
+        declared = request.headers.get("content-length", "")
+        size = f"of {declared} bytes " if declared.isdigit() else ""
+        raise BadRequest(f"request body {size}exceeds the control plane's limit of {limit} bytes "
+                         "(limits.control_body_bytes in the node configuration)") from None
     body: Body = dict(request.query_params)
     if raw.strip():
         try:
-            obj = json.loads(raw)
+            obj = jsonio.loads(raw)
         except ValueError as e:
-            raise BadRequest(f"body is not JSON ({e}); send a JSON object") from None
+            raise BadRequest(f"body is not acceptable JSON ({e}); send a JSON object") from None
         if not isinstance(obj, dict):
             raise BadRequest(f"body must be a JSON object, not {type(obj).__name__}")
         body.update(obj)
@@ -120,7 +124,7 @@ def _reply(code: int, msg: str, data: Any = None) -> JSONResponse:
 def error_reply(err: ControlError | PtpError) -> JSONResponse:
     if isinstance(err, PtpError):  # certificate, signature, route table: the caller is not who it may be
         err = Forbidden(f"{err.message} ({err.code})")
-    return JSONResponse(envelope(err.code, err.message), status_code=err.http_status)
+    return JSONResponse(envelope(err.code, public_text(err.message)), status_code=err.http_status)
 
 
 Handler = Callable[[Request, Body, str], Awaitable[Any]]
@@ -278,6 +282,7 @@ async def dataset_upload(request: Request) -> JSONResponse:
         fmt = q.get("format", "csv").lower()
         if not namespace or not name:
             raise BadRequest("namespace and name query parameters are required (dataset namespace#name)")
+        check_address(namespace, name)  # before a byte of the body is written
         if fmt not in ("csv", "parquet"):
             raise BadRequest(f"format={fmt!r}: use csv or parquet")
         upload_dir = Path(node.config.data_dir) / "uploads"
@@ -294,6 +299,7 @@ async def dataset_upload(request: Request) -> JSONResponse:
     except (ControlError, PtpError) as e:
         return error_reply(e)
     except (StorageError, TableError) as e:
+        log.warning("dataset upload %r#%r refused: %s", q.get("namespace"), q.get("name"), e)  # the local detail
         return error_reply(BadRequest(str(e)))
     finally:
         if tmp is not None:

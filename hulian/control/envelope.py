@@ -2,11 +2,11 @@
 (spec v1.1+) or 200 (v1.0, Kuscia), `msg` or `message`, state names of other vendors."""
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Any
 
 from hulian.control.models import JobState, TaskState
+from hulian.core import jsonio
 
 SUCCESS_CODES = frozenset({0, 200})
 
@@ -46,9 +46,9 @@ def job_state(value: Any) -> JobState | None:
 def parse_reply(status: int, body: bytes) -> tuple[bool, Any, str, Any]:
     """(ok, code, message, data) of a peer's reply."""
     try:
-        obj = json.loads(body) if body else {}
-    except ValueError:
-        return False, status, f"HTTP {status}, body not JSON: {body[:200]!r}", None
+        obj = jsonio.loads(body) if body else {}
+    except ValueError as e:
+        return False, status, f"HTTP {status}, body not acceptable JSON ({e}): {body[:200]!r}", None
     if not isinstance(obj, dict):
         return False, status, f"HTTP {status}, body not an object: {body[:200]!r}", None
     code = obj.get("code", status if status != 200 else 0)

@@ -9,7 +9,7 @@ from sqlalchemy import Column, Double, Index, Integer, String, Table, Text
 from hulian.component.launch import TaskState
 from hulian.store.db import ID, metadata
 
-__all__ = ["JobState", "TaskState", "jobs", "party_tasks", "tasks"]
+__all__ = ["JobState", "TaskState", "jobs", "outbox", "party_tasks", "tasks"]
 
 
 class JobState(StrEnum):
@@ -67,4 +67,19 @@ party_tasks = Table(
     Column("last_seen", Double, nullable=False),  # last answer from that party (unreachable detection)
     Column("updated_at", Double, nullable=False),
     Index("ix_ctl_party_job", "job_id"),
+)
+
+# Calls the scheduler must get to a party (job/stop): kept until the party answers, across restarts (a FATE-Flow
+# party never asks back for a stop it missed).
+outbox = Table(
+    "ctl_outbox", metadata,
+    Column("key", String(64), primary_key=True),  # sha256 of node, path and body: one row per distinct call
+    Column("job_id", String(ID), nullable=False),
+    Column("node_id", String(ID), nullable=False),
+    Column("path", String(128), nullable=False),
+    Column("body", Text, nullable=False),  # JSON
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", Double, nullable=False),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
 )

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from hulian.control.models import TaskState, jobs, party_tasks, tasks
+from hulian.control.models import TaskState, jobs, outbox, party_tasks, tasks
 
 Row = dict[str, Any]
 
@@ -98,3 +98,29 @@ def stop_tasks(conn: Connection, job_id: str, names: Iterable[str], message: str
     for t in get_tasks(conn, job_id):
         if t["task_name"] in names and not TaskState(t["status"]).ended:
             upsert_task(conn, job_id, t["task_name"], status=TaskState.FAILED, stopped=1, message=message)
+
+
+def add_outbox(conn: Connection, rows: list[Row]) -> None:
+    """Queue calls for delivery; a call already queued (same key) stays as it is."""
+    for row in rows:
+        if conn.execute(select(outbox.c.key).where(outbox.c.key == row["key"])).first() is None:
+            conn.execute(outbox.insert().values(**row))
+
+
+def due_outbox(conn: Connection, now: float) -> list[Row]:
+    return _rows(conn.execute(select(outbox).where(outbox.c.next_at <= now).order_by(outbox.c.created_at)))
+
+
+def update_outbox(conn: Connection, key: str | None, **values: Any) -> None:
+    """Update the queued call `key` (None: every queued call)."""
+    q = outbox.update() if key is None else outbox.update().where(outbox.c.key == key)
+    conn.execute(q.values(**values))
+
+
+def delete_outbox(conn: Connection, key: str) -> None:
+    conn.execute(outbox.delete().where(outbox.c.key == key))
+
+
+def outbox_rows(conn: Connection, job_id: str | None = None) -> list[Row]:
+    q = select(outbox) if job_id is None else select(outbox).where(outbox.c.job_id == job_id)
+    return _rows(conn.execute(q.order_by(outbox.c.created_at)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -15,9 +16,10 @@ from hulian.control import paths as P
 from hulian.control import repo
 from hulian.control.client import PeerError, is_duplicate
 from hulian.control.envelope import task_state
-from hulian.control.errors import ControlError, PeerRefused, TaskNotFound
+from hulian.control.errors import ControlError, PeerRefused, PeerUnreachable, TaskNotFound
 from hulian.control.launching import aggregate, task_timeout
 from hulian.control.models import JobState
+from hulian.control.public import public_text
 from hulian.wire import dag as D
 
 if TYPE_CHECKING:
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hulian.control.scheduler")
 ACTIVE = (TaskState.READY, TaskState.RUNNING)
+OUTBOX_FIRST_RETRY_SECONDS = 5.0  # a job/stop a party did not answer: again after this, doubling ...
+OUTBOX_MAX_RETRY_SECONDS = 60.0  # ... up to this, until it answers (or transport.message_ttl_seconds pass)
 
 
 class Scheduler:
@@ -39,6 +43,7 @@ class Scheduler:
     # ---- lifecycle ------------------------------------------------------------------------------------------
     async def resume(self) -> None:
         live = (JobState.PENDING, JobState.READY, JobState.RUNNING)
+        await self.svc.db.run(lambda c: repo.update_outbox(c, None, next_at=0.0))  # undelivered stops: at once
         rows = await self.svc.db.run(lambda c: repo.jobs_where(c, scheduler=self.svc.me, statuses=live))
         for job in rows:
             log.info("resuming job %s (%s)", job["job_id"], job["status"])
@@ -86,6 +91,57 @@ class Scheduler:
         results = await asyncio.gather(*(one(n) for n in nodes))
         return dict(zip(nodes, results, strict=True))
 
+    async def deliver(self, job_id: str, nodes: list[str], path: str, body: dict[str, Any],
+                      retries: int | None = None) -> dict[str, ControlError | None]:
+        """`broadcast`, durably: the call is queued in the database (ctl_outbox) before it is sent, and a remote
+        node that does not answer gets it again from the watchdog (`deliver_pending`) until it does, also after
+        a restart of this node. For job/stop: FATE-Flow never asks back for a stop it missed."""
+        now = time.time()
+        raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        queued = [{"key": hashlib.sha256(f"{n}\n{path}\n{raw}".encode()).hexdigest(), "job_id": job_id,
+                   "node_id": n, "path": path, "body": raw, "attempts": 0, "next_at": now, "last_error": "",
+                   "created_at": now} for n in nodes if n != self.svc.me]
+        await self.svc.db.run(lambda c: repo.add_outbox(c, queued))
+        results = await self.broadcast(nodes, path, body, retries)
+        for row in queued:
+            await self._settle(row, results[row["node_id"]])
+        return results
+
+    async def deliver_pending(self) -> None:
+        """Send again every queued call that is due (the control watchdog runs this every few seconds)."""
+        rows = await self.svc.db.run(lambda c: repo.due_outbox(c, time.time()))
+        for row in rows:
+            try:
+                await self.svc.client.call(row["node_id"], row["path"], json.loads(row["body"]), retries=0)
+                err = None
+            except ControlError as e:
+                err = e
+            await self._settle(row, err)
+
+    async def _settle(self, row: repo.Row, err: ControlError | None) -> None:
+        """After one attempt of a queued call: done when the node answered (even with a refusal: it is there
+        to refuse), else the next attempt scheduled and the failure logged."""
+        what = f"{row['path'].removeprefix(P.EW + '/')} of job {row['job_id']}"
+        attempts = row["attempts"] + 1
+        if err is None or not isinstance(err, PeerUnreachable):
+            if err is not None:
+                log.warning("%s: node %s refused it: %s", what, row["node_id"], err.message)
+            elif attempts > 1:
+                log.info("%s reached node %s after %d attempts", what, row["node_id"], attempts)
+            await self.svc.db.run(lambda c: repo.delete_outbox(c, row["key"]))
+            return
+        now = time.time()
+        if now - row["created_at"] > self.svc.config.transport.message_ttl_seconds:
+            log.error("%s never reached node %s (%d attempts since %.0fs ago; transport.message_ttl_seconds); "
+                      "giving up: %s", what, row["node_id"], attempts, now - row["created_at"], err.message)
+            await self.svc.db.run(lambda c: repo.delete_outbox(c, row["key"]))
+            return
+        delay = min(OUTBOX_FIRST_RETRY_SECONDS * 2 ** (attempts - 1), OUTBOX_MAX_RETRY_SECONDS)
+        log.warning("%s did not reach node %s (attempt %d; again in %.0fs): %s", what, row["node_id"], attempts,
+                    delay, err.message)
+        await self.svc.db.run(lambda c: repo.update_outbox(c, row["key"], attempts=attempts, next_at=now + delay,
+                                                           last_error=err.message))
+
     async def create_everywhere(self, job_id: str) -> None:
         """job/create on every party; any refusal rejects the job (and raises with the parties' reasons)."""
         job = await self.svc.job(job_id)
@@ -99,7 +155,7 @@ class Scheduler:
             why = "; ".join(f"node {n} refused the job: {e.message}" for n, e in refused.items())
             await self.svc.db.run(lambda c: repo.update_job(c, job_id, status=JobState.REJECTED, message=why))
             accepted = [n for n in results if n not in refused]
-            await self.broadcast(accepted, P.STOP, {"job_id": job_id}, retries=1)
+            await self.deliver(job_id, accepted, P.STOP, {"job_id": job_id}, retries=1)
             raise PeerRefused(why)
         await self.svc.db.run(lambda c: repo.update_job(c, job_id, status=JobState.READY))
 
@@ -294,7 +350,7 @@ class Scheduler:
             log.warning("job %s stopped: %s", job_id, failure)
         else:
             log.info("job %s finished", job_id)
-        await self.broadcast(conf.nodes(), P.STOP, {"job_id": job_id})
+        await self.deliver(job_id, conf.nodes(), P.STOP, {"job_id": job_id})
         await self.svc.db.run(lambda c: repo.update_job(c, job_id, status=JobState.FINISHED))
 
     # ---- requests from parties and users ------------------------------------------------------------------
@@ -312,7 +368,7 @@ class Scheduler:
                 return
             names = D.downstream(dag, task_name)
             await self.svc.db.run(lambda c: repo.stop_tasks(c, job_id, names, f"stopped by node {by}"))
-            await self.broadcast(conf.nodes(), P.STOP, {"job_id": job_id, "task_name": task_name})
+            await self.deliver(job_id, conf.nodes(), P.STOP, {"job_id": job_id, "task_name": task_name})
         self.wake(job_id)
 
     async def reject(self, job_id: str, why: str) -> None:
@@ -332,9 +388,9 @@ class Scheduler:
             if t["task_id"]:
                 status[t["task_id"]] = t["status"]
             detail.append({"task_name": t["task_name"], "task_id": t["task_id"], "status": t["status"],
-                           "message": t["message"],
+                           "message": public_text(t["message"]),
                            "parties": {p["role"]: {"node_id": p["node_id"], "status": p["status"],
-                                                   "message": p["message"]}
+                                                   "message": public_text(p["message"])}
                                        for p in parties if p["task_id"] == t["task_id"]}})
-        return {"job_id": job_id, "job_status": job["status"], "status": status, "message": job["message"],
-                "tasks": detail}
+        return {"job_id": job_id, "job_status": job["status"], "status": status,
+                "message": public_text(job["message"]), "tasks": detail}

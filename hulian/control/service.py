@@ -35,9 +35,10 @@ from hulian.control.errors import (
 )
 from hulian.control.launching import aggregate, build_launch
 from hulian.control.models import JobState
+from hulian.control.public import public_text
 from hulian.control.scheduler import Scheduler
 from hulian.core.config import NodeConfig
-from hulian.store.db import Database
+from hulian.store.db import ID, Database
 from hulian.wire import dag as D
 
 log = logging.getLogger("hulian.control")
@@ -46,19 +47,23 @@ Body = dict[str, Any]
 WATCH_SECONDS = 5.0
 RELAUNCH_AFTER_SECONDS = 10.0
 ASK_SCHEDULER_SECONDS = 15.0
+IMAGE_URL = 2048  # longest image reference a component registration takes
 
 
-def text(body: Body, name: str, required: bool = True) -> str:
-    """A string field of a request; a missing or mistyped required one is refused naming it."""
+def text(body: Body, name: str, required: bool = True, limit: int = ID) -> str:
+    """A string field of a request (ids, names: at most `limit` characters, what the id columns hold); a
+    missing, mistyped or too long one is refused naming it."""
     value = body.get(name)
     if value is None or value == "":
         if required:
             raise BadRequest(f"{name} is required (a non-empty string)")
         return ""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        value = str(value)
     if not isinstance(value, str):
         raise BadRequest(f"{name} must be a string, not {type(value).__name__}")
+    if len(value) > limit:
+        raise BadRequest(f"{name} is {len(value)} characters long; at most {limit} are accepted")
     return value
 
 
@@ -141,9 +146,17 @@ class ControlService:
         return self._specs[job_id]
 
     def _check_party(self, job: repo.Row, caller: str) -> None:
+        """Every east-west call that reads or changes a job: the caller is a party of it (or its scheduler)."""
         _, conf = self.spec(job)
         if caller not in (self.me, job["scheduler"]) and caller not in conf.nodes():
             raise Forbidden(f"node {caller!r} is not a party of job {job['job_id']!r}")
+
+    async def _check_task_party(self, task_id: str, caller: str) -> None:
+        """As `_check_party`, for a call naming a task; a task not known here yet (a poll before task/start)
+        names no job to guard."""
+        task = await self.db.run(lambda c: repo.task_by_id(c, task_id))
+        if task is not None:
+            self._check_party(await self.job(task["job_id"]), caller)
 
     def _check_scheduler(self, job: repo.Row, caller: str) -> None:
         if caller not in (self.me, job["scheduler"]):
@@ -203,6 +216,10 @@ class ControlService:
 
         if self.me not in conf.nodes():
             raise Forbidden(f"node {self.me!r} is not a party of job {job_id!r} (config.role)")
+        named = (conf.job_params.get("common") or {}).get("scheduler_node_id")
+        if caller != self.me and caller not in conf.nodes() and caller != named:
+            raise Forbidden(f"node {caller!r} is neither a party of job {job_id!r} (config.role) nor its scheduler "
+                            "(job_params.common.scheduler_node_id)")
         await self.db.run(insert)
         return {"status": JobState.READY}
 
@@ -270,10 +287,11 @@ class ControlService:
     async def poll(self, body: Body, caller: str) -> Body:
         """This node's state of a task; PENDING for a task it has not started (yet). `message` is ours."""
         task_id, role = text(body, "task_id"), role_of(body.get("role"))
+        await self._check_task_party(task_id, caller)
         rows = await self._local_rows(task_id, role)
         rows = [await self.refresh(r) for r in rows]
         state, message = aggregate(rows)
-        return {"status": state.value, "message": message}
+        return {"status": state.value, "message": public_text(message)}
 
     async def _local_rows(self, task_id: str, role: str) -> list[repo.Row]:
         rows = await self.db.run(lambda c: repo.get_parties(c, task_id=task_id))
@@ -329,15 +347,15 @@ class ControlService:
     async def party_log(self, body: Body, caller: str) -> Body:
         """hulian extension: this party's log of a task, for the initiator's get_log."""
         task_id, role = text(body, "task_id"), text(body, "role")
-        task = await self.db.run(lambda c: repo.task_by_id(c, task_id))
+        await self._check_task_party(task_id, caller)
         rows = await self._local_rows(task_id, role)
         if not rows:
             raise TaskNotFound(f"task_id {task_id!r} has no role {role!r} on node {self.me!r}")
-        if task is not None:
-            self._check_party(await self.job(task["job_id"]), caller)
         level = text(body, "log_level", required=False) or "info"
         start, length = integer(body, "start", 0), integer(body, "length", 1000)
         lines = await self._runner().log(task_id, rows[0]["role"], start, length, level) if length else []
+        if caller != self.me:  # the initiator's user elsewhere: this node's layout stays here
+            lines = [public_text(line) for line in lines]
         return {"lines": lines, "num": await self._runner().log_line_count(task_id, rows[0]["role"], level),
                 "role": rows[0]["role"]}
 
@@ -365,7 +383,8 @@ class ControlService:
             await self._local_task_state(job, row["task_name"], task_id)
             _, conf = self.spec(job)
             if state.ended or conf.sync_type == "callback":
-                body = {"task_id": task_id, "role": row["role"], "status": state.value, "message": message}
+                body = {"task_id": task_id, "role": row["role"], "status": state.value,
+                        "message": public_text(message)}
                 self.spawn(self._callback_scheduler(job["scheduler"], body), f"callback-{task_id}")
 
     async def _local_task_state(self, job: repo.Row, task_name: str, task_id: str) -> None:
@@ -388,6 +407,7 @@ class ControlService:
         state = task_state(body.get("status"))
         if state is None:
             raise BadRequest(f"status {body.get('status')!r} is not one of {[s.value for s in TaskState]}")
+        await self._check_task_party(task_id, caller)
         rows = await self.db.run(lambda c: repo.get_parties(c, task_id=task_id))
         if caller != self.me:
             rows = [r for r in rows if r["node_id"] == caller]
@@ -418,8 +438,9 @@ class ControlService:
     # ---- scheduler-side queries and stops (forwarded when the scheduler is elsewhere) ------------------------
     async def status_all(self, body: Body, caller: str) -> Body:
         job = await self.job(text(body, "job_id"))
+        self._check_party(job, caller)
         if job["scheduler"] != self.me:
-            return await self.client.call(job["scheduler"], P.STATUS_ALL, {"job_id": job["job_id"]})
+            return await self.client.status_all(job["scheduler"], job["job_id"])
         return await self.scheduler.view(job["job_id"])
 
     async def stop_all(self, body: Body, caller: str) -> Body:
@@ -435,13 +456,19 @@ class ControlService:
     # ---- north-south ------------------------------------------------------------------------------------------
     async def submit(self, body: Body) -> Body:
         """The initiator's create_all: validate here, then hand the job to its scheduler."""
-        _, _, _, conf = self.parse_job(body)
+        _, raw_conf, _, conf = self.parse_job(body)
         if conf.initiator.node_id != self.me:
             raise InvalidJob(f"config.initiator.node_id: {conf.initiator.node_id!r} is not this node ({self.me!r}); "
                              "submit the job on its initiator")
         common = conf.job_params.get("common") or {}
         scheduler = str(common.get("scheduler_node_id") or self.config.control.scheduler_node_id or self.me)
         body = {**body, "job_id": text(body, "job_id", required=False) or new_job_id()}
+        if scheduler not in conf.nodes() and "scheduler_node_id" not in common:
+            # this node's control.scheduler_node_id, not a party: the CONF names it, for the parties accept
+            # job/create only from a party or the scheduler the CONF names
+            job_params = raw_conf.get("job_params") or {}
+            named = {**job_params, "common": {**(job_params.get("common") or {}), "scheduler_node_id": scheduler}}
+            body = {**{k: v for k, v in body.items() if k != "conf"}, "config": {**raw_conf, "job_params": named}}
         if scheduler == self.me:
             return await self.create_all(body, self.me)
         await self.client.call(scheduler, P.CREATE_ALL, body)
@@ -484,8 +511,8 @@ class ControlService:
         if not isinstance(info, dict):
             raise BadRequest("component_info is required: the component's self-description (an object)")
         try:
-            await self._runner().register(info, text(body, "imageUrl", required=False) or
-                                          text(body, "image_url", required=False))
+            await self._runner().register(info, text(body, "imageUrl", required=False, limit=IMAGE_URL) or
+                                          text(body, "image_url", required=False, limit=IMAGE_URL))
         except ValueError as e:
             raise BadRequest(f"component_info: {e}") from None
         return {}
@@ -500,6 +527,7 @@ class ControlService:
                 log.exception("control watchdog pass failed")
 
     async def _watch_once(self) -> None:
+        await self.scheduler.deliver_pending()
         await self._check_schedulers()
         if self.runner is None:
             return
@@ -521,11 +549,16 @@ class ControlService:
                 continue
             self._asked[job["job_id"]] = now
             try:
-                data = await self.client.call(job["scheduler"], P.STATUS_ALL, {"job_id": job["job_id"]}, retries=0)
-            except ControlError:
+                data = await self.client.status_all(job["scheduler"], job["job_id"], retries=0)
+            except ControlError as e:
+                log.warning("recovery: cannot ask scheduler %s for job %s (held %s here; asking again in %.0fs): %s",
+                            job["scheduler"], job["job_id"], job["status"], ASK_SCHEDULER_SECONDS, e.message)
                 continue
-            state = job_state((data or {}).get("job_status") if isinstance(data, dict) else None)
-            if state is not None and state.ended:
+            state = job_state(data.get("job_status") if isinstance(data, dict) else None)
+            if state is None:
+                log.warning("recovery: scheduler %s answered status_all of job %s without a job_status we know: %s",
+                            job["scheduler"], job["job_id"], str(data)[:200])
+            elif state.ended:
                 log.info("job %s ended at its scheduler %s; stopping it here", job["job_id"], job["scheduler"])
                 await self.stop({"job_id": job["job_id"]}, job["scheduler"])
                 self._asked.pop(job["job_id"], None)
@@ -545,14 +578,19 @@ class ControlService:
                            self.describe(comp.component, comp.version or None))
 
 
+MAX_INTEGER = 2**31 - 1  # bound of integer fields (log line offsets and counts)
+
+
 def integer(body: Body, name: str, default: int) -> int:
+    """A non-negative integer field (a JSON number or a numeric string), refused naming it when it is not one or
+    is beyond MAX_INTEGER."""
     value = body.get(name, default)
     try:
         number = int(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{name} must be an integer, not {value!r}") from None
-    if number < 0:
-        raise BadRequest(f"{name} must be >= 0, not {number}")
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), should a float get this far
+        raise BadRequest(f"{name} must be an integer, not {str(value)[:40]!r}") from None
+    if not 0 <= number <= MAX_INTEGER:
+        raise BadRequest(f"{name} must be between 0 and {MAX_INTEGER}, not {number if number < 0 else 'more'}")
     return number
 
 

@@ -111,12 +111,15 @@ class Security(BaseModel):
 
 class Limits(BaseModel):
     max_body_bytes: int = 256 * MiB
+    control_body_bytes: int = 16 * MiB  # largest control-plane request (a job's DAG and CONF, a poll, ...)
     chunk_bytes: int = 16 * MiB
     inline_bytes: int = 64 * 1024
     session_quota_bytes: int = 4096 * MiB
     pop_timeout_seconds: float = 120.0
-    max_pop_timeout_seconds: float = 3600.0
+    max_pop_timeout_seconds: float = 3600.0  # longer waits asked for (up to infinite) are cut to this
+    max_pops_per_session: int = 64  # concurrent pops of one session; more get E0000000700
     release_timeout_seconds: float = 10.0
+    body_idle_timeout_seconds: float = 30.0  # a request body silent this long is answered E0000000601 (408)
 
 
 class TransportConfig(BaseModel):

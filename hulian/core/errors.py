@@ -38,6 +38,10 @@ CodecError = _error("CodecError", "E0000000616", 400, "Body cannot be decoded (�
 NodeNotNetworked = _error("NodeNotNetworked", "E0000000618", 403, "Node not networked (节点或机构未组网).")
 UnsupportedUri = _error("UnsupportedUri", "E0000000619", 404, "Unsupported uri (地址非法或无法访问).")
 BufferFull = _error("BufferFull", "E0000000700", 507, "Queue quota exceeded (消息缓冲区满).")
+# The same codes for resources held too long or too many times at once, with the HTTP status that says so.
+TooManyPops = _error("TooManyPops", BufferFull.code, 429, "Too many long polls of one session at once.")
+# 400, not 408: every plane maps a 400 to its own "bad request" reply (the control plane a 5xx otherwise).
+BodyStalled = _error("BodyStalled", Timeout.code, 400, "The request body stopped arriving (请求超时).")
 
 # Codes after which a sender stops retrying: the message itself can never be accepted. Errors of
 # configuration (unknown node, certificate, signature, token) are retried, since an operator can fix them.

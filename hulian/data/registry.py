@@ -1,13 +1,17 @@
 """The node's datasets: a local CSV or Parquet file registered as `namespace#name` is placed in the storage
 layout (`<namespace>/<name>/data_0` + `metadata`) so components find it by its address.
 
-The metadata is the record (no separate table): columns, row count, format, size, source file and time;
+The metadata is the record (no separate table): columns, row count, format, size, description and time;
 `list_datasets` and `dataset_info` read it back. Rows are counted streaming, so a large file costs time,
-not memory.
+not memory. No local path is recorded: the metadata is shown to API clients.
+
+A namespace and a name are each 1 to 128 characters: letters (any script), digits, `_`, `-` and `.`, not
+starting with `.` (so no path separators, no NUL, no `..`): each becomes a directory or an object key prefix.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -18,10 +22,20 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from hulian.core.config import NodeConfig
-from hulian.data.storage import FileStorage, S3Storage, Storage, StorageError, check_part, open_storage
+from hulian.data.storage import FileStorage, S3Storage, Storage, StorageError, open_storage
 from hulian.data.table import CSV_BLOCK_BYTES, TableError, csv_columns, table_format
 
 T = TypeVar("T")
+PART = re.compile(r"(?!\.)[\w.-]{1,128}")  # \w: letters of any script, digits, _
+LEGACY_KEYS = ("source_file",)  # once recorded (a local path); never shown
+
+
+def check_address(namespace: str, name: str) -> None:
+    """Refuse a dataset namespace or name that is not a safe, documented single segment (see the module doc)."""
+    for what, part in (("namespace", namespace), ("name", name)):
+        if not isinstance(part, str) or PART.fullmatch(part) is None:
+            raise StorageError(f"dataset {what} {str(part)[:60]!r} is not a valid namespace or name: use 1 to 128 "
+                               "letters, digits, '_', '-' or '.', not starting with '.'")
 
 
 def storage_url(config: NodeConfig) -> str:
@@ -54,7 +68,7 @@ def describe_file(path: Path) -> dict[str, Any]:
     except TableError:  # csv_columns' own message already names the file
         raise
     except (OSError, ValueError) as e:  # ArrowInvalid is a ValueError
-        raise TableError(f"{path}: cannot read it as {fmt.upper()} ({e})") from None
+        raise TableError(f"{path.name}: cannot read it as {fmt.upper()} ({e})") from None
 
 
 def _place(src: Path, dest: Path, link: bool) -> None:
@@ -76,18 +90,17 @@ def register_dataset(storage: Storage, namespace: str, name: str, file: str | Pa
                      replace: bool = False, description: str = "") -> dict[str, Any]:
     """Register `file` as dataset `namespace#name`; returns its metadata. Refuses to overwrite unless
     `replace`; `link` hard-links into file storage instead of copying (the source must then stay unchanged)."""
-    check_part(namespace, "namespace")
-    check_part(name, "name")
+    check_address(namespace, name)
     src = Path(file)
     if not src.is_file():
-        raise StorageError(f"{src} does not exist or is not a file")
+        raise StorageError(f"{src.name} does not exist or is not a file")
     if isinstance(storage, S3Storage):
         storage.ensure_bucket()
     if not replace and storage.exists(namespace, name):
         raise StorageError(f"dataset {namespace}#{name} already exists; choose another name or replace it")
     info = describe_file(src)
     metadata = {"namespace": namespace, "name": name, **info, "partitions": 1, "size": src.stat().st_size,
-                "source_file": str(src.resolve()), "description": description,
+                "description": description,
                 "registered_at": round(time.time(), 3)}
     if isinstance(storage, S3Storage):
         storage.upload(src, namespace, name)
@@ -99,9 +112,15 @@ def register_dataset(storage: Storage, namespace: str, name: str, file: str | Pa
 
 def dataset_info(storage: Storage, namespace: str, name: str) -> dict[str, Any] | None:
     """The metadata of a registered dataset, None when unknown."""
-    return storage.read_metadata(namespace, name)
+    meta = storage.read_metadata(namespace, name)
+    return None if meta is None else _shown(meta)
+
+
+def _shown(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k not in LEGACY_KEYS}
 
 
 def list_datasets(storage: Storage) -> list[dict[str, Any]]:
-    """Metadata of every dataset the storage holds (those written with metadata)."""
-    return [m for ns, n in storage.list_datasets() if (m := storage.read_metadata(ns, n)) is not None]
+    """Metadata of every dataset the storage holds (those written with metadata), without keys older versions
+    recorded that hold local paths."""
+    return [_shown(m) for ns, n in storage.list_datasets() if (m := storage.read_metadata(ns, n)) is not None]

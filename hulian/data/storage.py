@@ -112,8 +112,8 @@ class FileStorage(Storage):
         found = sorted((i, p) for p in (base.iterdir() if base.is_dir() else ())
                        if (i := partition_index(p.name)) is not None and p.is_file())
         if not found:
-            raise StorageError(f"dataset {namespace}#{name} not found: neither {base} nor {base / DATA_FILE} "
-                               "exists")
+            raise StorageError(f"dataset {namespace}#{name} not found in this node's storage (no "
+                               f"{namespace}/{name} file or {namespace}/{name}/{DATA_FILE} under its root)")
         return [p for _, p in found]
 
     def output_path(self, namespace: str, name: str) -> Path:
@@ -167,7 +167,7 @@ class S3Storage(Storage):
         """`s3://host:port?username=&password=&bucket=` (spec §4.1; `secure=true` for https)."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "s3" or not parts.hostname:
-            raise StorageError(f"{url!r} is not s3://host:port?username=&password=&bucket=")
+            raise StorageError(f"{redact(url)!r} is not s3://host:port?username=&password=&bucket=")
         query = dict(urllib.parse.parse_qsl(parts.query))
         scheme = "https" if query.get("secure", "").lower() in ("1", "true", "yes") else "http"
         endpoint = f"{scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
@@ -197,7 +197,8 @@ class S3Storage(Storage):
         found = sorted((i, k) for k in self._keys(prefix)
                        if (i := partition_index(k[len(prefix):])) is not None)
         if not found:
-            raise StorageError(f"dataset {namespace}#{name} not found: no s3://{self.bucket}/{prefix}data_<n>")
+            raise StorageError(f"dataset {namespace}#{name} not found in this node's storage (no {prefix}data_<n> "
+                               "in its bucket)")
         paths = []
         for _, key in found:
             local = self.cache / "in" / key

@@ -59,7 +59,8 @@ def node_name(i: int) -> str:
 
 def generate(directory: Path, n: int, relays: list[tuple[str, str, str]] = (), extra: dict | None = None,
              per_node: dict[str, dict] | None = None) -> list[ClusterNode]:
-    """Write configs for `n` nodes; `relays` are (source, target, via): source reaches target through via.
+    """Write configs for `n` nodes; `relays` are (source, target, via): source reaches target through via, and
+    target reaches source the same way.
     `extra` is merged into every node's config, `per_node[name]` into that node's only."""
     directory = directory.resolve()
     pki = directory / "pki"
@@ -72,7 +73,9 @@ def generate(directory: Path, n: int, relays: list[tuple[str, str, str]] = (), e
         node_dir = directory / name
         node_dir.mkdir(parents=True, exist_ok=True)
         admin = secrets.token_urlsafe(24)
-        via = {t: v for s, t, v in relays if s == name}
+        # routes are symmetric: the target reaches the source through the same relay, which is also what lets
+        # the relay vouch for the source's messages (transport.envelope.vouched_source)
+        via = {t: v for s, t, v in relays if s == name} | {s: v for s, t, v in relays if t == name}
         peers = []
         for other in names:
             if other == name:

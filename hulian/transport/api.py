@@ -2,6 +2,7 @@
 node-to-node invoke/transport. Parsing and replies only; the logic is in TransportService."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -18,13 +19,22 @@ from hulian.transport.envelope import (
     peer_envelope,
     pushed_message,
     received_message,
+    vouched_source,
 )
 from hulian.transport.model import Delivery, Message, Payload
 from hulian.transport.service import new_msg_id
 from hulian.transport.spool import run_blocking, spool_bytes
 from hulian.wire import headers as H
 from hulian.wire import ptp_pb2
-from hulian.wire.codec import Format, decode_inbound, decode_push, decode_topic_timeout, encode_reply, format_of
+from hulian.wire.codec import (
+    Format,
+    decode_inbound,
+    decode_push,
+    decode_topic_timeout,
+    encode_reply,
+    format_of,
+    seconds,
+)
 
 router = APIRouter(tags=["transport"])
 PREFIX = "/v1/interconn/chan"
@@ -71,20 +81,15 @@ def _container_session(request: Request) -> str:
 
 
 def _timeout(request: Request, body_timeout: float | None) -> float:
-    """Seconds from the body, else x-ptp-timeout (ms), else ?timeout= (s), else the default; clamped."""
+    """Seconds from the body, else x-ptp-timeout (ms), else ?timeout= (s), else the default; clamped to
+    limits.max_pop_timeout_seconds (an infinite wait included)."""
     limits = _node(request).config.limits
     t = body_timeout
-    if t is None and (ms := H.get(request.headers, H.TIMEOUT_MS)):
-        try:
-            t = float(ms) / 1000
-        except ValueError:
-            raise IllegalRequest(f"x-ptp-timeout {ms!r} is not a number of milliseconds") from None
-    if t is None and (q := request.query_params.get("timeout")):
-        try:
-            t = float(q)
-        except ValueError:
-            raise IllegalRequest(f"timeout={q!r} is not a number of seconds") from None
-    if t is None or t <= 0:
+    if t is None:
+        t = seconds(H.get(request.headers, H.TIMEOUT_MS), H.TIMEOUT_MS, scale=1000)
+    if t is None:
+        t = seconds(request.query_params.get("timeout"), "timeout=")
+    if t is None:
         t = limits.pop_timeout_seconds
     return min(t, limits.max_pop_timeout_seconds)
 
@@ -143,7 +148,8 @@ async def _message_reply(request: Request, fmt: Format, delivery: Delivery | Non
             return Response(b"", headers={H.CODE: OK, H.MESSAGE: "no message"}, media_type="application/octet-stream")
         return reply(fmt, OK, "no message", payload=b"", blackbox=is_blackbox(request))
     if _wants_raw(request, fmt):
-        headers = {H.CODE: OK, H.MESSAGE: "success", H.SOURCE_NODE: m.source_node, H.TOPIC: m.topic,
+        headers = {H.CODE: OK, H.MESSAGE: "success", H.SOURCE_NODE: H.wire_text(m.source_node),
+                   H.TOPIC: H.wire_text(m.topic),
                    H.MESSAGE_ID: m.msg_id, "content-length": str(m.size)}
         if m.meta:
             headers[H.METADATA] = json.dumps(m.meta)
@@ -174,11 +180,9 @@ async def _stream(node, m: Message, delivery: Delivery | None) -> AsyncIterator[
                 f.close()
         done = True
     finally:
-        if delivery is not None:
-            if done:
-                await node.service.ack(delivery)
-            else:
-                await node.service.queue.nack(delivery)
+        if delivery is not None:  # settled even when the client's disconnect cancels the response
+            settle = node.service.ack(delivery) if done else node.service.queue.nack(delivery)
+            await asyncio.shield(asyncio.ensure_future(settle))
 
 
 async def _channel_call(request: Request, inbound: type) -> tuple[Format, str, str, float | None]:
@@ -218,15 +222,16 @@ async def invoke(request: Request) -> Response:
     hdr = request.headers
     who = node.auth.identify_request(request)
     declared = node.auth.check_signature(who, request.method, request.url.path, hdr)
-    env = peer_envelope(hdr)
     limit = node.config.limits.max_body_bytes
+    env = peer_envelope(hdr, limit)
+    source = vouched_source(node.service.router, who.node_id, hdr)
     check_length(request, limit)
     spooler = node.service.spooler(env.msg_id, f"in{env.chunk_index}", limit,
                                    digest=declared is not None and fmt == Format.RAW)
     if fmt == Format.RAW:
+        topic, meta = H.get(hdr, H.TOPIC), metadata_header(hdr)
         payload = await _spool_stream(request, spooler)
         actual = spooler.hexdigest() if declared else None
-        topic, meta = H.get(hdr, H.TOPIC), metadata_header(hdr)
     else:
         body = await read_body(request, limit)
         actual = await run_blocking(lambda: hashlib.sha256(body).hexdigest()) if declared else None
@@ -237,6 +242,6 @@ async def invoke(request: Request) -> Response:
     if declared is not None and actual != declared:
         node.service.blobs.delete(payload.parts)
         raise BadSignature("body does not match the signed x-content-sha256; it was altered in transit")
-    msg = received_message(hdr, env, who.node_id, topic, meta, payload.size)
+    msg = received_message(hdr, env, source, topic, meta, payload.size)
     await node.service.receive(msg, payload, env.hops)
     return reply(fmt)

@@ -13,7 +13,7 @@ from cryptography import x509
 from starlette.requests import Request
 
 from hulian.core.config import AuthType, NodeConfig, Peer
-from hulian.core.errors import BadSignature, CertificateError, NodeNotNetworked, Unauthorized
+from hulian.core.errors import BadSignature, CertificateError, IllegalRequest, NodeNotNetworked, Unauthorized
 from hulian.core.http import peer_cert
 from hulian.crypto import signing, tokens
 from hulian.crypto.pki import node_id_of
@@ -63,8 +63,8 @@ class Authenticator:
     # ---- containers ---------------------------------------------------------------------------------
     def check_token(self, session_id: str, token: str) -> None:
         sec = self.config.security
-        if not session_id:
-            raise Unauthorized("x-ptp-session-id header is missing; every transport call names its session")
+        if not session_id:  # a malformed request (E0000000400), not a refused credential
+            raise IllegalRequest("x-ptp-session-id header is missing; every transport call names its session")
         if not token:
             raise Unauthorized("x-ptp-token header is missing; use the token the node issued for this session")
         if sec.admin_token and hmac.compare_digest(token.encode(), sec.admin_token.encode()):

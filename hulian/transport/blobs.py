@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import logging
 import mmap
 import os
@@ -145,11 +146,13 @@ class BlobStore:
         root.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, msg_id: str, index: int, origin: str) -> str:
-        """Where piece `index` of message `msg_id` lives; `origin` separates outbox from inbox copies."""
-        d = self.root / msg_id[:2]
+        """Where piece `index` of message `msg_id` lives; `origin` separates outbox from inbox copies. Message
+        ids come from peers: the name is a hash of the id, so no id can name a path (`../`, `/`, NUL)."""
+        name = hashlib.sha256(msg_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        d = self.root / name[:2]
         d.mkdir(exist_ok=True)
         # a random suffix: a repeated delivery must never overwrite the file an earlier copy still uses
-        return str(d / f"{msg_id}.{origin}.{index}.{secrets.token_hex(4)}")
+        return str(d / f"{name}.{origin}.{index}.{secrets.token_hex(4)}")
 
     def write(self, path: str, data: bytes | memoryview) -> None:
         """A whole file at once, written as a part file is."""

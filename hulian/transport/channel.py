@@ -168,7 +168,7 @@ class Channel:
         else:
             topics = [None]
         for wire in topics:
-            headers = {**self._auth, "content-type": OCTET, **({H.TOPIC: wire} if wire else {})}
+            headers = {**self._auth, "content-type": OCTET, **({H.TOPIC: H.wire_text(wire)} if wire else {})}
             self._check(self._post("release", headers, b"", self._timeout))
 
     def close(self) -> None:
@@ -205,7 +205,7 @@ class Channel:
         return wire
 
     def _push(self, node: str, wire: str, data: bytes | bytearray | memoryview, meta: dict[str, str]) -> None:
-        headers = {**self._auth, "content-type": OCTET, H.TARGET_NODE: node, H.TOPIC: wire}
+        headers = {**self._auth, "content-type": OCTET, H.TARGET_NODE: node, H.TOPIC: H.wire_text(wire)}
         if node in self._insts:
             headers[H.TARGET_INST] = self._insts[node]
         if meta:
@@ -217,8 +217,8 @@ class Channel:
         """(payload, metadata) of the next message from `node` on `wire`, read into `into(size)` when given;
         ChannelTimeout when none came."""
         wait_ms = max(1, math.ceil(timeout * 1000))  # the node reads 0 as "use the default wait"
-        headers = {**self._auth, "content-type": OCTET, "accept": OCTET, H.TOPIC: wire, H.SOURCE_NODE: node,
-                   H.TIMEOUT_MS: str(wait_ms)}
+        headers = {**self._auth, "content-type": OCTET, "accept": OCTET, H.TOPIC: H.wire_text(wire),
+                   H.SOURCE_NODE: node, H.TIMEOUT_MS: str(wait_ms)}
         reply = self._post("pop", headers, b"", wait_ms / 1000 + POP_READ_MARGIN, into)
         if reply.status != 200 or OCTET not in reply.content_type:
             self._check(reply)

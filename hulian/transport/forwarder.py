@@ -208,7 +208,7 @@ class Forwarder:
             H.TECH_PROVIDER: cfg.transport.tech_provider_code, H.TRACE_ID: row["trace_id"] or row["msg_id"],
             H.TOKEN: "", H.URI: H.PUSH_PATHS[0], H.SESSION_ID: row["session_id"],
             H.SOURCE_NODE: row["source_node"], H.TARGET_NODE: row["target_node"],
-            H.SOURCE_INST: row["source_inst"], H.TARGET_INST: row["target_inst"], H.TOPIC: row["topic"],
+            H.SOURCE_INST: row["source_inst"], H.TARGET_INST: row["target_inst"], H.TOPIC: H.wire_text(row["topic"]),
             H.MESSAGE_ID: row["msg_id"], H.CHUNK: f"{row['chunk_index']}/{row['chunk_count']}",
             H.TOTAL_SIZE: str(row["total_size"]), H.HOPS: str(row["hops"]),
             "content-type": "application/octet-stream" if mode == EastWestMode.PASSTHROUGH

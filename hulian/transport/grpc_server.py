@@ -29,6 +29,7 @@ from hulian.transport.envelope import (
     peer_envelope,
     pushed_message,
     received_message,
+    vouched_source,
 )
 from hulian.transport.model import Message
 from hulian.transport.service import new_msg_id
@@ -180,7 +181,8 @@ class ProtocolServicer(ptp_pb2_grpc.PrivateTransferProtocolServicer):
         hdr = _headers(context) | {k.lower(): v for k, v in request.metadata.items()}
         who = node.auth.identify_peer(self.peer_cert(context))
         declared = node.auth.check_signature(who, "POST", f"/{PROTOCOL_SERVICE}/{method}", hdr)
-        env = peer_envelope(hdr)
+        env = peer_envelope(hdr, node.config.limits.max_body_bytes)
+        source = vouched_source(node.service.router, who.node_id, hdr)
         if declared is not None:
             actual = await run_blocking(lambda: hashlib.sha256(request.payload).hexdigest())
             if actual != declared:
@@ -188,7 +190,7 @@ class ProtocolServicer(ptp_pb2_grpc.PrivateTransferProtocolServicer):
         topic, data, meta = _unwrap(request.payload, hdr)
         spooler = node.service.spooler(env.msg_id, f"in{env.chunk_index}", node.config.limits.max_body_bytes)
         payload = await spool_bytes(data, spooler)
-        msg = received_message(hdr, env, who.node_id, topic, meta, payload.size)
+        msg = received_message(hdr, env, source, topic, meta, payload.size)
         await node.service.receive(msg, payload, env.hops)
         return ptp_pb2.Outbound(code=OK, message="success")
 

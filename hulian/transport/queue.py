@@ -277,8 +277,15 @@ class SqlQueue(MessageQueue):
 
     async def ack(self, delivery: Delivery) -> list[str]:
         rid = await self._row_id(delivery)
-        await self.db.run(lambda c: c.execute(delete(inbox).where(inbox.c.id == rid)))
-        self._claims.pop(rid, None)
+
+        def tx(conn) -> None:
+            # the claim goes with the row, even when the awaiting caller is cancelled: SQLite reuses the id of
+            # a deleted last row, and a claim left behind would hide the next message for the lease
+            conn.execute(delete(inbox).where(inbox.c.id == rid))
+            with self._lock:
+                self._claims.pop(rid, None)
+
+        await self.db.run(tx)
         return delivery.message.blob_paths
 
     async def nack(self, delivery: Delivery) -> None:

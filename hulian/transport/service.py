@@ -21,7 +21,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hulian.core.config import EastWestMode, NodeConfig
-from hulian.core.errors import BufferFull, IllegalRequest, SessionReleased
+from hulian.core.errors import BufferFull, IllegalRequest, SessionReleased, TooManyPops
 from hulian.store.db import Database, chunks, outbox, released
 from hulian.transport.blobs import BlobStore
 from hulian.transport.model import Delivery, Message, Payload
@@ -53,6 +53,7 @@ class TransportService:
         self._released: set[str] = set()
         self._out_bytes: dict[str, int] = defaultdict(int)
         self._in_bytes: dict[str, int] = {}
+        self._pops: dict[str, int] = {}  # pops waiting now, per session (limits.max_pops_per_session)
         self._maintenance: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -184,9 +185,22 @@ class TransportService:
         return StreamingPush(self, msg, hop.peer.node_id, chunk_bytes, total)
 
     async def pop(self, session_id: str, topic: str, source: str | None, timeout: float) -> Delivery | None:
+        """The next message, waiting up to `timeout`; a session holds at most limits.max_pops_per_session
+        waiting pops, so one caller cannot pin the node's connections and tasks with long polls."""
         await self._check_open(session_id)
-        delivery = await self.queue.get(session_id, topic, source, timeout,
-                                        is_released=lambda: self.is_released(session_id))
+        cap, waiting = self.config.limits.max_pops_per_session, self._pops.get(session_id, 0)
+        if waiting >= cap:
+            raise TooManyPops(f"session {session_id!r} already has {waiting} pops waiting on node "
+                              f"{self.config.node_id!r} (limits.max_pops_per_session); wait for one to return")
+        self._pops[session_id] = waiting + 1
+        try:
+            delivery = await self.queue.get(session_id, topic, source, timeout,
+                                            is_released=lambda: self.is_released(session_id))
+        finally:
+            if self._pops[session_id] <= 1:
+                del self._pops[session_id]
+            else:
+                self._pops[session_id] -= 1
         if delivery is None:
             await self._check_open(session_id)
         return delivery

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from enum import Enum
 
 from google.protobuf.message import DecodeError
 
+from hulian.core import jsonio
 from hulian.core.errors import CodecError, IllegalRequest
 from hulian.wire import ptp_pb2
 from hulian.wire.interconnection.link import blackbox_pb2
@@ -29,14 +31,22 @@ def format_of(content_type: str | None) -> Format:
     return Format.RAW
 
 
+def json_value(raw: bytes | str, what: str = "body"):
+    """A peer's JSON (jsonio's strict reader): CodecError when it is not JSON at all, IllegalRequest when it is
+    JSON holding what no later step can carry (non-finite numbers, lone surrogates, nesting, non-UTF-8)."""
+    try:
+        return jsonio.loads(raw)
+    except json.JSONDecodeError as e:
+        raise CodecError(f"{what} is not valid JSON ({e}); send a JSON object or use Content-Type "
+                         "application/x-protobuf or application/octet-stream") from None
+    except ValueError as e:
+        raise IllegalRequest(f"{what} refused: {e}") from None
+
+
 def _json_object(body: bytes) -> dict:
     if not body.strip():
         return {}
-    try:
-        obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CodecError(f"body is not valid JSON ({e}); send a JSON object or use Content-Type "
-                         "application/x-protobuf or application/octet-stream") from None
+    obj = json_value(body)
     if not isinstance(obj, dict):
         raise CodecError("JSON body must be an object such as {\"topic\": ..., \"payload\": \"<base64>\"}")
     return obj
@@ -64,29 +74,33 @@ def _str_field(obj: dict, name: str) -> str:
     value = obj.get(name, "")
     if value is None:
         return ""
-    if not isinstance(value, (str, int)):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise IllegalRequest(f"field {name!r} must be a string")
     return str(value)
 
 
-def _metadata(value) -> dict[str, str]:
+def string_map(value, what: str = "field 'metadata'") -> dict[str, str]:
+    """A metadata map as the spec's map<string, string>: a flat object of strings, carried unchanged; anything
+    else (nested objects, numbers, lists) is refused rather than turned into some other text."""
     if value in (None, ""):
         return {}
-    if not isinstance(value, dict):
-        raise IllegalRequest("field 'metadata' must be an object of strings")
-    return {str(k): str(v) for k, v in value.items()}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise IllegalRequest(f"{what} must be a flat JSON object of strings, such as {{\"k\": \"v\"}}")
+    return value
 
 
-def _timeout(value) -> float | None:
+def seconds(value, what: str = "timeout", scale: float = 1.0) -> float | None:
+    """A timeout in seconds (`value` / `scale`); None for absent or 0 (the default applies). Infinite or huge
+    values are the caller's to clamp; NaN and negative ones are refused."""
     if value in (None, "", 0, "0"):
         return None
     try:
-        t = float(value)
+        t = float(value) / scale
     except (TypeError, ValueError):
-        raise IllegalRequest(f"timeout {value!r} is not a number of seconds") from None
-    if t < 0:
-        raise IllegalRequest(f"timeout {value!r} must not be negative")
-    return t
+        raise IllegalRequest(f"{what} {value!r} is not a number") from None
+    if math.isnan(t) or t < 0:
+        raise IllegalRequest(f"{what} {value!r} must be a number of seconds, not negative or NaN")
+    return t or None
 
 
 def _proto(cls, body: bytes):
@@ -105,7 +119,7 @@ def decode_push(fmt: Format, body: bytes) -> tuple[str, bytes, dict[str, str]]:
     payload = _bytes_field(obj, "payload", "content")
     if payload is None:
         raise IllegalRequest("push body needs 'payload' (base64 bytes)")
-    return _str_field(obj, "topic"), payload, _metadata(obj.get("metadata"))
+    return _str_field(obj, "topic"), payload, string_map(obj.get("metadata"))
 
 
 def decode_inbound(fmt: Format, body: bytes) -> tuple[str, bytes, dict[str, str]]:
@@ -115,7 +129,7 @@ def decode_inbound(fmt: Format, body: bytes) -> tuple[str, bytes, dict[str, str]
         meta, inner = dict(inbound.metadata), inbound.payload
     else:
         obj = _json_object(body)
-        meta, inner = _metadata(obj.get("metadata")), _bytes_field(obj, "payload") or b""
+        meta, inner = string_map(obj.get("metadata")), _bytes_field(obj, "payload") or b""
     try:
         push = ptp_pb2.PushInbound.FromString(inner)
         if push.payload or push.topic:
@@ -129,11 +143,11 @@ def decode_topic_timeout(fmt: Format, body: bytes, cls) -> tuple[str, float | No
     """(topic, timeout seconds) of a Pop/Peek/ReleaseInbound."""
     if fmt == Format.PROTO:
         m = _proto(cls, body)
-        return m.topic, _timeout(getattr(m, "timeout", None))
+        return m.topic, seconds(getattr(m, "timeout", None))
     if fmt == Format.RAW:
         return "", None
     obj = _json_object(body)
-    return _str_field(obj, "topic"), _timeout(obj.get("timeout"))
+    return _str_field(obj, "topic"), seconds(obj.get("timeout"))
 
 
 def encode_reply(fmt: Format, code: str, message: str, payload: bytes | None = None,
@@ -163,7 +177,7 @@ def decode_reply(status: int, content_type: str, body: bytes | bytearray) -> tup
             out = ptp_pb2.TransportOutbound.FromString(bytes(body))
             code, message = out.code, out.message
         else:
-            obj = json.loads(body)
+            obj = jsonio.loads(body)
             code = str(obj.get("code", ""))
             message = str(obj.get("message") or obj.get("msg") or "")
     except (ValueError, AttributeError, DecodeError):

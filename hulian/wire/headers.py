@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hulian.core.errors import IllegalRequest
+from hulian.core.jsonio import header_text
+
 VERSION = "x-ptp-version"
 TECH_PROVIDER = "x-ptp-tech-provider-code"
 TRACE_ID = "x-ptp-trace-id"
@@ -43,13 +46,23 @@ PUSH_PATHS = ("/v1/interconn/chan/push", "/org.ppc.ptp.PrivateTransferTransport/
 
 
 def get(headers: Mapping[str, str], name: str, default: str = "") -> str:
-    """Header `name`, also under its known aliases and with underscores instead of hyphens."""
+    """Header `name` as text (UTF-8 header bytes, such as a topic 话题, decoded as UTF-8), also under its known
+    aliases and with underscores instead of hyphens; IllegalRequest when its bytes are not UTF-8."""
     for candidate in (name, *ALIASES.get(name, ())):
         for spelling in (candidate, candidate.replace("-", "_")):
             value = headers.get(spelling)
             if value:
-                return value
+                try:
+                    return header_text(value)
+                except ValueError as e:
+                    raise IllegalRequest(f"header {spelling}: {e}; send header values as UTF-8") from None
     return default
+
+
+def wire_text(value: str) -> str:
+    """`value` spelt so that a latin-1 header encoder (Starlette's replies, http.client) sends its UTF-8 bytes:
+    the inverse of what `get` undoes."""
+    return value.encode("utf-8").decode("latin-1")
 
 
 def source_of(headers: Mapping[str, str]) -> str:

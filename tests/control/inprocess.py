@@ -1,6 +1,7 @@
 """In-process nodes for the control-plane tests: the real node app (TLS off: peers declare themselves by header
-and are allowed from the test client's address; north-south calls carry the admin token) with its real component layer, whose test components `psi` and `stats` are `component.py` run as
-local processes. What a task does is said by the job itself (CONF task_params `fail`, `hold`)."""
+and are allowed from the test client's address; north-south calls carry the admin token) with its real component
+layer, whose test components `psi` and `stats` are `component.py` run as local processes. What a task does is
+said by the job itself (CONF task_params `fail`, `hold`)."""
 from __future__ import annotations
 
 import sys

@@ -16,7 +16,7 @@ ROUTES = [v for k, v in vars(P).items() if k.isupper() and isinstance(v, str) an
 KNOWN = {0} | {e.code for e in ALL}
 FIELDS = ["job_id", "task_id", "task_name", "role", "status", "flow_id", "dag", "config", "log_level", "start",
           "length", "component_info", "imageUrl", "message"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**12), st.floats(allow_nan=False),
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**12), st.floats(),
                     st.text(max_size=20), st.sampled_from(["job-x", "guest.0", "guest", "", "RUNNING", "FAILED",
                                                            "psi_0", "info", "-1", "0|1"]))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
