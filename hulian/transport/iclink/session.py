@@ -153,7 +153,9 @@ class Session:
                                     f"after {attempt + 1} attempts: {e}; check that the peer is running and "
                                     "reachable") from e
                 log.info("push to rank %d failed (%s), retry %d of %d", peer.peer, e, attempt + 1, o.push_retries)
-                time.sleep(o.retry_interval * (attempt + 1))
+                if self._stopped.wait(o.retry_interval * (attempt + 1)):  # torn down: exit need not wait
+                    raise LinkError(f"the link closed while {request.key!r} to rank {peer.peer} awaited a "
+                                    "retry") from e
 
     def _control_poster(self, dst: int):
         """ACK/FIN/connect: queued like yacl's SubmitSendTask, never throttled."""
