@@ -3,6 +3,7 @@ suite, `ecdh_psi` components talking through two real hulian nodes (black-box), 
 peer killed mid-stream."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -10,12 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hulian.crypto import tokens
+from hulian.engine.pool import default_workers
 from hulian.node.cluster import ClusterNode, free_ports
 
 pytestmark = pytest.mark.cluster
@@ -112,23 +115,68 @@ def test_handshake_refused_names_the_mismatch(tmp_path: Path):
     assert not (tmp_path / "o0.csv").exists()
 
 
-def test_peer_killed_mid_stream_fails_within_timeout(tmp_path: Path):
-    n = 300_000
+@contextlib.contextmanager
+def busy_cores() -> Iterator[None]:
+    """A busy host: one spinning process per core, for as long as the block runs (killed after it)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(default_workers())]
+    try:
+        yield
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+
+
+def kill_party(proc: subprocess.Popen) -> None:
+    """SIGKILL a party started in its own session, with its curve workers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def wait_for_stage(tmp: Path, marker: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Until a party whose TMPDIR is `tmp` has written its stage's file (`points.bin`: it is hashing its
+    table, so its link is up; `peer_duals.bin`: it has masked the peer's batches, mid-stream)."""
+    deadline = time.monotonic() + timeout
+    while not any(f.stat().st_size for f in tmp.glob(f"hulian-psi-*/{marker}")):
+        assert proc.poll() is None and time.monotonic() < deadline, f"no {marker} from the survivor"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("marker", "suite", "n"), [("points.bin", "25519-sha512-ell2", 100_000),
+                                                    ("peer_duals.bin", "25519-sha256-direct", 300_000)],
+                         ids=["prepare", "exchange"])
+def test_peer_killed_mid_stream_fails_within_timeout(tmp_path: Path, marker: str, suite: str, n: int):
+    """On a busy host (a spinning process per core), the peer dies while the survivor hashes its table to the
+    curve (prepare: elligator2, many CPU-bound seconds on the loaded host, no receive pending) or mid-stream
+    (exchange); the survivor fails within its --timeout plus slack, naming rank 1, whatever its own stage is
+    doing. Before, it noticed only at its next receive: after hashing all, then the 60 s handshake wait."""
     a = write_csv(tmp_path / "a.csv", [f"a{i}" for i in range(n)])
     b = write_csv(tmp_path / "b.csv", [f"b{i}" for i in range(n)])
     ports = free_ports(2)
-    timeout = ["--timeout", "5", "--handshake-timeout", "15"]
-    p0 = subprocess.Popen(psi_cmd(0, ports, a, tmp_path / "o0.csv", *timeout), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    p1 = subprocess.Popen(psi_cmd(1, ports, b, tmp_path / "o1.csv", *timeout), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, start_new_session=True)
-    time.sleep(4)
-    os.killpg(p1.pid, signal.SIGKILL)  # the party and its curve worker
-    p1.wait()
-    t_kill = time.monotonic()
-    out, err = p0.communicate(timeout=60)
+    timeout = ["--timeout", "5", "--handshake-timeout", "60", *SUITES[suite]]
+    tmp0 = tmp_path / "tmp0"
+    tmp0.mkdir()
+    with busy_cores():
+        p0 = subprocess.Popen(psi_cmd(0, ports, a, tmp_path / "o0.csv", *timeout), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              env={**os.environ, "TMPDIR": str(tmp0)})
+        p1 = subprocess.Popen(psi_cmd(1, ports, b, tmp_path / "o1.csv", *timeout), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_for_stage(tmp0, marker, p0)
+        finally:
+            kill_party(p1)
+        t_kill = time.monotonic()
+        try:
+            out, err = p0.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            out, err = "", "(still running 60 s after the peer was killed)"
+        finally:
+            kill_party(p0)
+        elapsed = time.monotonic() - t_kill
     assert p0.returncode == 2, (out, err)
-    assert time.monotonic() - t_kill < 25
+    assert elapsed < 15, f"the survivor took {elapsed:.1f} s to fail: {err[-2000:]}"
     assert "psi failed" in err and "rank 1" in err, err
     assert not (tmp_path / "o0.csv").exists()
 

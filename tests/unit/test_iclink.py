@@ -35,6 +35,9 @@ class MemCarrier(Carrier):
         if header.error_code:
             raise CarrierError(header.error_msg, retryable=False)
 
+    def reachable(self, peer: int, timeout: float) -> bool:
+        return not self.down
+
 
 def pair(**options) -> tuple[IcLink, IcLink, MemCarrier, MemCarrier]:
     opts = LinkOptions(**{"recv_timeout": 5.0, "retry_interval": 0.01, **options})
@@ -173,3 +176,52 @@ def test_repeated_connect_is_answered_and_duplicates_dropped():
     l1._session.peers[0].on_message(with_seq("root:P2P-1:0->1", 1), b"one")
     l1._session.peers[0].on_message(with_seq("root:P2P-1:0->1", 1), b"retried")  # same seq: dropped
     assert l1.recv(0) == b"one"
+
+
+def connected(**options) -> tuple[IcLink, IcLink, MemCarrier, MemCarrier]:
+    """A pair after the connect handshake (which starts the watch of each peer)."""
+    l0, l1, c0, c1 = pair(**options)
+    threads = [threading.Thread(target=link._session.connect_to_mesh) for link in (l0, l1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    return l0, l1, c0, c1
+
+
+def test_an_unreachable_peer_fails_the_link_with_nothing_waiting():
+    """A party busy with local work (no receive pending) learns within recv_timeout that its peer is gone."""
+    l0, l1, c0, _ = connected(recv_timeout=1.0)
+    time.sleep(1.5)
+    l0.check()  # reachable: the watch does not fail a quiet peer
+    c0.down = True
+    started = time.monotonic()
+    while time.monotonic() - started < 5:
+        try:
+            l0.check()
+        except LinkError as e:
+            assert "rank 1 (memory) has been unreachable for 1 s" in str(e)
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the link did not fail within 5 s of its peer becoming unreachable")
+    assert 0.5 <= time.monotonic() - started < 2.5
+    with pytest.raises(LinkError, match="unreachable"):
+        l0.recv(1, timeout=5)  # fails at once
+    l0.abort()
+    l1.abort()
+
+
+def test_a_peer_that_sent_its_fin_may_go_away():
+    l0, l1, c0, _ = connected(recv_timeout=0.5)
+    t = threading.Thread(target=lambda: l1.close(timeout=5))
+    t.start()
+    deadline = time.monotonic() + 5
+    while not l0._session.peers[1].closed_by_peer and time.monotonic() < deadline:
+        time.sleep(0.01)
+    c0.down = True  # rank 1 is done: its going away is no failure
+    time.sleep(1.5)
+    l0.check()
+    c0.down = False
+    l0.close(timeout=5)
+    t.join(5)

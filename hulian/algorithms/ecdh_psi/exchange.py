@@ -148,7 +148,8 @@ class Exchange:
             self.link.abort(f"ECDH-PSI stopped: {error.message}")
 
     def _masked(self, batches: Iterable[bytes]) -> Iterator[bytes]:
-        return ordered_map(self.pool, workers.mask, ((self.key, b) for b in batches), self.window)
+        return ordered_map(self.pool, workers.mask, ((self.key, b) for b in batches), self.window,
+                           self.link.check)
 
     def _mask_self(self) -> None:
         own = self.prepared.unique_points(self.params.batch_size)

@@ -7,7 +7,7 @@ uint64 columns: memory is 16 bytes per row plus the sort's index, not one Python
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,13 +56,14 @@ class Prepared:
 
 
 def prepare(source: TableSource, pool: ProcessPoolExecutor, point_size: int, workdir: Path,
-            batch_size: int, window: int) -> Prepared:
-    """Hash all keys of `source` to points (spilled to `workdir`) and index the distinct keys."""
+            batch_size: int, window: int, check: Callable[[], None] | None = None) -> Prepared:
+    """Hash all keys of `source` to points (spilled to `workdir`) and index the distinct keys; `check()`
+    (the link's) runs while the workers hash, so a dead peer stops this long stage."""
     points_path, hi_path, lo_path = workdir / "points.bin", workdir / "hi.bin", workdir / "lo.bin"
     rows = 0
     with points_path.open("wb") as out, hi_path.open("wb") as out_hi, lo_path.open("wb") as out_lo:
         tasks = ((keys[i:i + batch_size],) for keys in source.key_batches() for i in range(0, len(keys), batch_size))
-        for points in ordered_map(pool, workers.hash_items, tasks, window):
+        for points in ordered_map(pool, workers.hash_items, tasks, window, check):
             arr = np.frombuffer(points, dtype=np.uint8).reshape(-1, point_size)
             tail = np.ascontiguousarray(arr[:, -16:]).view("<u8")
             out_hi.write(np.ascontiguousarray(tail[:, 0]).data)

@@ -82,7 +82,7 @@ def run_psi(link: Link, params: PsiParams, source: TableSource, output: Path | N
     with tempfile.TemporaryDirectory(prefix="hulian-psi-", dir=workdir) as tmp, \
             curve_pool(params.suite, cipher.backend, params.h2c_dst, n_workers) as pool:
         t0 = time.monotonic()
-        prepared = prepare(source, pool, cipher.point_size, Path(tmp), params.batch_size, window)
+        prepared = prepare(source, pool, cipher.point_size, Path(tmp), params.batch_size, window, link.check)
         report.input_rows, report.unique_items = prepared.rows, prepared.unique
         report.duplicate_rows = prepared.duplicates
         report.stage("prepare", t0)

@@ -6,6 +6,7 @@ the 32-byte key), so nothing but buffers crosses the process boundary.
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager
 
 from hulian.crypto.ecc import EcdhCipher, EcSuite, open_cipher
 from hulian.engine.pool import worker_pool
@@ -28,5 +29,6 @@ def mask(key: bytes, points: bytes) -> bytes:
     return _cipher.mask(key, points)
 
 
-def curve_pool(suite: EcSuite, backend: str, dst: bytes | None, workers: int | None) -> ProcessPoolExecutor:
+def curve_pool(suite: EcSuite, backend: str, dst: bytes | None,
+               workers: int | None) -> AbstractContextManager[ProcessPoolExecutor]:
     return worker_pool(workers, init, (suite, backend, dst))

@@ -103,9 +103,28 @@ class GrpcCarrier(Carrier):
         server.start()
         self._server = server
 
+    def reachable(self, peer: int, timeout: float) -> bool | None:
+        """The channel is (or within `timeout` becomes) READY; a dead peer's refuses its reconnects. Only the
+        TCP/TLS/HTTP2 connect goes to the peer, no Push."""
+        channel = self._channels.get(peer)
+        if channel is None:  # stopped
+            return None
+        ready = grpc.channel_ready_future(channel)
+        try:
+            ready.result(timeout=timeout)
+            return True
+        except grpc.FutureTimeoutError:
+            return False
+        except ValueError:  # closed meanwhile
+            return None
+        finally:
+            ready.cancel()
+
     def push(self, peer: int, request: pb.PushRequest, timeout: float) -> None:
         try:
             response = self._stubs[peer].Push(request, timeout=timeout)
+        except ValueError as e:  # "Cannot invoke RPC on closed channel!": the link was torn down meanwhile
+            raise CarrierError(f"the link is closed: {e}", retryable=False) from e
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else None
             details = e.details() if hasattr(e, "details") else str(e)

@@ -55,6 +55,11 @@ class Link(ABC):
         """The next P2P message from `src` on this channel; LinkTimeout after `timeout` (default recv_timeout)."""
 
     @abstractmethod
+    def check(self) -> None:
+        """Raise LinkError if the link cannot go on (a peer gone or unreachable, or the link aborted): for long
+        local work between its steps, so a dead peer stops it within the timeout instead of at the next recv."""
+
+    @abstractmethod
     def spawn(self) -> Self:
         """A sub-channel (`{id}-{k}`) sharing this link's connections; use it in another thread."""
 
@@ -96,6 +101,9 @@ class IcLink(Link):
 
     def recv(self, src: int, timeout: float | None = None) -> bytes:
         return self._session.recv(src, self._next_key(src, self.rank), timeout)
+
+    def check(self) -> None:
+        self._session.check()
 
     def spawn(self) -> Self:
         child = type(self)(self._session, f"{self.id}-{self._children}", _root=False)

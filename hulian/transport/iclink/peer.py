@@ -142,6 +142,16 @@ class PeerChannel:
                 self.error = error
             self._cond.notify_all()
 
+    @property
+    def closed_by_peer(self) -> bool:
+        """The peer sent its FIN: it may exit once we close, so its going away is no failure."""
+        return self._fin is not None
+
+    def check(self) -> None:
+        """Raise LinkError if this peer failed (gone, refused a message, or the link was aborted)."""
+        with self._cond:
+            self._raise_if_failed()
+
     def _raise_if_failed(self) -> None:
         if self.error is not None:
             raise LinkError(str(self.error)) from self.error

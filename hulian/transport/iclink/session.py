@@ -3,6 +3,10 @@
 A `Session` owns one `PeerChannel` per peer and a `Carrier` that moves single PushRequests; it sends
 messages (mono, or chunked in parallel), ACK/FIN/connect control messages, retries failed pushes, and turns
 incoming PushRequests into messages. Root and spawned links share one session.
+
+Once connected, a session also watches that each peer stays reachable (where the carrier can tell): a peer
+unreachable for recv_timeout fails the link even when nothing waits on it, so a party busy with local work
+(hashing its table) learns of a dead peer within the timeout rather than at its next receive.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from hulian.wire.interconnection.common import header_pb2
 from hulian.wire.interconnection.link import transport_pb2 as pb
 
 log = logging.getLogger("hulian.iclink")
+WATCH_INTERVAL = 0.5  # seconds between reachability checks of each peer, and the longest a check waits
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,11 @@ class Carrier(ABC):
     def stop(self) -> None:
         """Stop receiving and release connections; idempotent."""
 
+    def reachable(self, peer: int, timeout: float) -> bool | None:
+        """Whether `peer` can be reached now (waiting up to `timeout` s); None when this carrier cannot tell
+        (the peer is behind a node), and then the peer is not watched. Sends nothing the peer would read."""
+        return None
+
 
 class Session:
     def __init__(self, rank: int, world_size: int, carrier: Carrier, options: LinkOptions):
@@ -70,6 +80,7 @@ class Session:
                                               thread_name_prefix=f"iclink{rank}-chunk")
         self._closed = False
         self._close_lock = threading.Lock()
+        self._stopped = threading.Event()
 
     # ---- sending ------------------------------------------------------------------------------------
     def send(self, dst: int, msg_key: str, value: bytes | bytearray | memoryview, throttled: bool = True) -> None:
@@ -142,7 +153,9 @@ class Session:
                                     f"after {attempt + 1} attempts: {e}; check that the peer is running and "
                                     "reachable") from e
                 log.info("push to rank %d failed (%s), retry %d of %d", peer.peer, e, attempt + 1, o.push_retries)
-                time.sleep(o.retry_interval * (attempt + 1))
+                if self._stopped.wait(o.retry_interval * (attempt + 1)):  # torn down: exit need not wait
+                    raise LinkError(f"the link closed while {request.key!r} to rank {peer.peer} awaited a "
+                                    "retry") from e
 
     def _control_poster(self, dst: int):
         """ACK/FIN/connect: queued like yacl's SubmitSendTask, never throttled."""
@@ -207,6 +220,26 @@ class Session:
             except LinkTimeout as e:
                 raise LinkTimeout(f"rank {p} ({peer.describe}) accepted our connect but sent none of its own "
                                   f"within {o.recv_timeout:g} s; does it use the same ranks?") from e
+        threading.Thread(target=self._watch_peers, name=f"iclink{self.rank}-watch", daemon=True).start()
+
+    def _watch_peers(self) -> None:
+        """Fail a peer last seen reachable recv_timeout ago (its process is gone), until the link closes; a peer
+        that sent its FIN may go away, so it is no longer watched."""
+        last_up = dict.fromkeys(self.peers, time.monotonic())
+        while last_up and not self._stopped.wait(WATCH_INTERVAL):
+            for p in sorted(last_up):
+                peer = self.peers[p]
+                up = None if peer.error is not None or peer.closed_by_peer else self.carrier.reachable(
+                    p, WATCH_INTERVAL)
+                if up:
+                    last_up[p] = time.monotonic()
+                elif up is None:
+                    del last_up[p]
+                elif time.monotonic() - last_up[p] >= self.options.recv_timeout:
+                    del last_up[p]
+                    peer.fail(LinkError(f"rank {p} ({peer.describe}) has been unreachable for "
+                                        f"{self.options.recv_timeout:g} s: its process is gone or the network "
+                                        "is down"))
 
     # ---- close --------------------------------------------------------------------------------------
     def close(self, timeout: float | None = None) -> None:
@@ -225,6 +258,11 @@ class Session:
         finally:
             self._teardown()
 
+    def check(self) -> None:
+        """Raise LinkError if a peer failed (gone, refused a message) or the link was aborted."""
+        for peer in self.peers.values():
+            peer.check()
+
     def abort(self, reason: str = "the link was aborted") -> None:
         """Stop at once, without FIN: waiting calls fail with LinkError(`reason`)."""
         with self._close_lock:
@@ -235,6 +273,7 @@ class Session:
             self._teardown()
 
     def _teardown(self) -> None:
+        self._stopped.set()
         self.carrier.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._chunk_pool.shutdown(wait=False, cancel_futures=True)
