@@ -19,6 +19,7 @@ from hulian.control.paths import PREFIXES as CONTROL_PREFIXES
 from hulian.control.service import ControlService
 from hulian.core.config import NodeConfig
 from hulian.core.errors import IllegalRequest, InternalError, NotFound, PtpError
+from hulian.node import openapi
 from hulian.store.db import Database
 from hulian.transport import api as transport_api
 from hulian.transport.auth import Authenticator
@@ -125,6 +126,7 @@ def create_app(config: NodeConfig) -> FastAPI:
         return {"code": 0, "msg": "ok", "data": {"node_id": config.node_id, "inst_id": config.inst_id}}
 
     install_error_handlers(app)
+    openapi.install(app)
     return app
 
 
