@@ -225,6 +225,9 @@ RAW_MESSAGE = {"application/octet-stream": {"schema": BINARY}}
 RAW_HEADERS = {H.CODE: {"schema": {"type": "string"}, "description": "E-code of a raw (octet-stream) reply"},
                H.MESSAGE: {"schema": {"type": "string"}}}
 CONTROL_CONTENT = {"application/json": {"schema": _ref(ControlReply)}}
+# A request that is not valid HTTP (a NUL or line break in a header, a bad chunk) is refused by the HTTP server
+# before it reaches a route, in plain text.
+MALFORMED_HTTP = {"text/plain": {"schema": {"type": "string"}}}
 
 
 def _responses(plane: str, raw_reply: bool = False) -> dict:
@@ -238,6 +241,7 @@ def _responses(plane: str, raw_reply: bool = False) -> dict:
     out = {"200": ok}
     for status, codes in errors.items():
         out[str(status)] = {"description": f"error codes {', '.join(codes)}", "content": content}
+    out["400"]["content"] = {**out["400"]["content"], **MALFORMED_HTTP}
     return out
 
 
