@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import httpx
 import machine  # bench/machine.py, beside this script
@@ -72,7 +72,8 @@ from hulian.wire import ptp_pb2
 CHECKS = [status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 GRACE = 10.0  # a reply may come this long after the request's own timeout
-LIMITS = {"max_body_bytes": 1 << 20, "inline_bytes": 64, "pop_timeout_seconds": 0.5,
+# inline_bytes 1: payloads go to blob files, so the paths built from peers' ids are exercised
+LIMITS = {"max_body_bytes": 1 << 20, "inline_bytes": 1, "pop_timeout_seconds": 0.5,
           "max_pop_timeout_seconds": 1.0, "release_timeout_seconds": 1.0}
 NODE_CONFIG = {"limits": LIMITS, "transport": {"fsync": False, "request_timeout_seconds": 2.0,
                                                "retry_max_seconds": 2.0},
@@ -96,6 +97,7 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
     signer: requests.auth.AuthBase | None = None
     credentialed: bool = True
+    plausible: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -177,7 +179,13 @@ def targets(tls: list[cluster.ClusterNode], plain: cluster.ClusterNode) -> list[
         return True
 
     admin = {"x-ptp-token": a.admin_token}
-    return [
+    plausible = {H.TARGET_NODE: [a.node_id, b.node_id], H.SOURCE_NODE: [b.node_id, a.node_id],
+                 H.SESSION_ID: ["s1", "s2"], H.TOPIC: ["t1", "t2"], "topic": ["t1", "t2"],
+                 H.TIMEOUT_MS: ["200", "1500"], "timeout": ["0.2", "2"], H.VERSION: ["1"],
+                 "x-source-node-id": [b.node_id], "role": ["host", "guest"], "status": ["SUCCESS", "FAILED"],
+                 "namespace": ["fuzz"], "name": ["d1", "d2"], "format": ["csv"],
+                 H.MESSAGE_ID: ["../../../PROBE", "../../../../../../PROBE", "/tmp/PROBE"]}
+    found = [
         Target("tls-admin", a.url, session(verify=a.ca_file), tagged("ns", "container"), admin),
         Target("tls-peer", a.url, session((b.client_cert, b.client_key), a.ca_file), tagged("ew"),
                {H.SOURCE_NODE: b.node_id}, PeerSigner(b.client_key)),
@@ -186,6 +194,9 @@ def targets(tls: list[cluster.ClusterNode], plain: cluster.ClusterNode) -> list[
         Target("plain-peer", plain.url, session(), tagged("ew"), {"x-node-id": b.node_id}),
         Target("plain-anon", plain.url, session(), everything, credentialed=False),
     ]
+    for t in found:
+        t.plausible = plausible
+    return found
 
 
 def _plane(op: dict) -> str:
@@ -213,8 +224,8 @@ def own_timeout(case: Any, kwargs: dict) -> float:
             t = ptp_pb2.PopInbound.FromString(kwargs["data"]).timeout
     if not t and (ms := H.get(kwargs.get("headers") or {}, H.TIMEOUT_MS)):
         t = _number(ms, 1000)
-    if not t and (q := parse_qs(urlparse(kwargs.get("url", "")).query).get("timeout")):
-        t = _number(q[0], 1)
+    if not t and (q := (kwargs.get("params") or {}).get("timeout")):
+        t = _number(q, 1)
     t = _number(t, 1) if t else None
     if not t or t <= 0 or math.isnan(t):
         t = LIMITS["pop_timeout_seconds"]
@@ -226,6 +237,22 @@ def _number(value: Any, per_second: float) -> float | None:
         return float(value) / per_second
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+def make_plausible(case: Any, data: st.DataObject, plausible: dict[str, list[str]]) -> None:
+    """Give some parameters and body fields values that name real things (the nodes, a few sessions and topics),
+    so that pushes are delivered and pops find messages, not only refused at the first check."""
+    for p in case.operation.definition.raw.get("parameters", []):
+        if p["name"] in plausible and data.draw(st.booleans()):
+            value = data.draw(st.sampled_from(plausible[p["name"]]))
+            if p["in"] == "header":
+                case.headers = {**(case.headers or {}), p["name"]: value}
+            else:
+                case.query = {**(case.query or {}), p["name"]: value}
+    if isinstance(case.body, dict):
+        for name in [k for k in case.body if k in plausible]:
+            if data.draw(st.booleans()):
+                case.body[name] = data.draw(st.sampled_from(plausible[name]))
 
 
 def make_hostile(case: Any, data: st.DataObject) -> str | None:
@@ -268,7 +295,9 @@ def _describe(case: Any, kwargs: dict, hostile: str | None) -> dict:
     return {"operation": f"{case.operation.method.upper()} {case.operation.path}",
             "headers": {k: str(v)[:100] for k, v in (kwargs.get("headers") or {}).items()
                         if k.lower().startswith("x-") and k.lower() not in ("x-schemathesis-testcaseid",)},
-            "url": kwargs.get("url", "")[:300], "media_type": case.media_type, "body": text, "hostile": hostile}
+            "url": kwargs.get("url", "")[:300],
+            "query": {k: str(v)[:100] for k, v in (kwargs.get("params") or {}).items()},
+            "media_type": case.media_type, "body": text, "hostile": hostile}
 
 
 def send(target: Target, case: Any, hostile: str | None, tally: Tally) -> None:
@@ -344,6 +373,7 @@ def _fuzzer(target: Target, strategy: Any, n: int, tally: Tally) -> Callable[[],
               suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet)
     @given(case=strategy, data=st.data())
     def run(case: Any, data: st.DataObject) -> None:
+        make_plausible(case, data, target.plausible)
         hostile = make_hostile(case, data) if data.draw(st.integers(0, 4)) == 0 else None
         send(target, case, hostile, tally)
 
@@ -362,7 +392,9 @@ def node_failures(nodes: list[cluster.ClusterNode]) -> dict[str, Counter]:
                 if rec.get("level") in ("ERROR", "CRITICAL") and ("exc" in rec or "exc_info" in rec
                                                                   or "traceback" in line.lower()):
                     exc = str(rec.get("exc") or rec.get("exc_info") or "").strip().splitlines()
-                    found[f"{rec.get('msg', '')[:90]} | {exc[-1][:150] if exc else ''}"] += 1
+                    ours = [x.strip() for x in exc if x.strip().startswith("File") and "/hulian/" in x]
+                    where = ours[-1].split("/hulian/", 1)[1] if ours else ""
+                    found[f"{rec.get('msg', '')[:90]} | {exc[-1][:150] if exc else ''} | at hulian/{where}"] += 1
         out[node.node_id + (" (TLS off)" if node.url.startswith("http://") else "")] = found
     return out
 

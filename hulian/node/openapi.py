@@ -174,23 +174,26 @@ def _query(name: str, description: str, required: bool = False, schema: dict | N
 COMMON = (_header(H.TRACE_ID, "trace id, echoed in logs"), _header(H.TECH_PROVIDER, "caller's vendor code"))
 CONTAINER = (_header(H.SESSION_ID, "the session (also x_ptp_session_id)", required=True),
              _header(H.TOKEN, "the session's token, issued by this node", required=True),
-             _header(H.TOPIC, "topic, when the body names none"),
-             _header(H.SOURCE_NODE, "pop/peek: only messages from this node"),
-             _header(H.TARGET_NODE, "push: the node the message is for; pop/peek: the sender (Kuscia)"), *COMMON)
+             _header(H.TOPIC, "topic, when the body names none"), *COMMON)
+RECEIVE = (_header(H.SOURCE_NODE, "only messages from this node"),
+           _header(H.TARGET_NODE, "only messages from this node, when it is not this node (Kuscia)"))
 POP = (_header(H.TIMEOUT_MS, "pop timeout in milliseconds", schema={"type": "integer", "minimum": 0}),
        _query("timeout", "pop timeout in seconds", schema={"type": "number", "minimum": 0}))
-PUSH = (_header(H.METADATA, "raw body: the push's metadata, a flat JSON object of strings"),)
+METADATA = _header(H.METADATA, "raw body: the push's metadata, a flat JSON object of strings")
+PUSH = (_header(H.TARGET_NODE, "the node the message is for", required=True), METADATA)
 SIGNED = (_header(H.AUTH_SIGN, "signature of the canonical request (peers with auth_type SHA256_*)"),
           _header(H.TIMESTAMP, "milliseconds since the epoch, within security.replay_window_seconds"),
           _header(H.NONCE, "unique per request"), _header(H.CONTENT_SHA256, "hex SHA-256 of the body"))
-PEER = (_header(H.SOURCE_NODE, "the calling node"), _header(H.TARGET_NODE, "the node the message is for"),
-        _header(H.SESSION_ID, "the message's session"), _header(H.TOPIC, "topic (raw and pass-through bodies)"),
+PEER = (_header(H.SOURCE_NODE, "the calling node"),
+        _header(H.TARGET_NODE, "the node the message is for", required=True),
+        _header(H.SESSION_ID, "the message's session", required=True),
+        _header(H.TOPIC, "topic (raw and pass-through bodies)"),
         _header(H.VERSION, "1: pass-through (the push body as sent); otherwise an Inbound"),
         _header(H.URI, "the resource requested across nodes"),
         _header(H.MESSAGE_ID, "hulian: message id (de-duplication)"),
         _header(H.CHUNK, "hulian: `<index>/<count>` of a chunked message"),
         _header(H.TOTAL_SIZE, "hulian: size of the whole message", schema={"type": "integer", "minimum": 0}),
-        _header(H.HOPS, "hulian: relays passed", schema={"type": "integer", "minimum": 0}), *PUSH, *SIGNED,
+        _header(H.HOPS, "hulian: relays passed", schema={"type": "integer", "minimum": 0}), METADATA, *SIGNED,
         *COMMON)
 CALLER = (_header("x-source-node-id", "the calling node (also x-node-id, x_node_id)"), *SIGNED)
 
@@ -291,9 +294,9 @@ _STATUS_EW = Operation("the job's status on every party (callers: its parties)",
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("post", f"{CHAN}/push"): _container("push a message to a node", PushJson, "PushInbound", PUSH),
     ("post", f"{CHAN}/pop"): _container("take the next message of a topic (waits up to the timeout)", TopicJson,
-                                        "PopInbound", POP, raw_reply=True),
+                                        "PopInbound", RECEIVE + POP, raw_reply=True),
     ("post", f"{CHAN}/peek"): _container("look at the next message without taking it", TopicJson, "PeekInbound",
-                                         raw_reply=True),
+                                         RECEIVE, raw_reply=True),
     ("post", f"{CHAN}/release"): _container("release a topic or the whole session", TopicJson, "ReleaseInbound"),
     ("post", f"{CHAN}/invoke"): _INVOKE,
     ("post", f"{CHAN}/transport"): _INVOKE,
