@@ -78,7 +78,7 @@ LIMITS = {"max_body_bytes": 1 << 20, "inline_bytes": 1, "pop_timeout_seconds": 0
 NODE_CONFIG = {"limits": LIMITS, "transport": {"fsync": False, "request_timeout_seconds": 2.0,
                                                "retry_max_seconds": 2.0},
                "control": {"request_timeout_seconds": 2.0, "request_retries": 0}}
-HOSTILE = ["../../../PROBE", "../../../nodir/X", "/etc/passwd", "..", "a\x00b", "\ud800", "1e400", "-1e400",
+HOSTILE = ["../../../PROBE", "../../../nodir/X", "/PROBE-abs", "..", "a\x00b", "\ud800", "1e400", "-1e400",
            "nan", "inf", "-100", "100000000000000000000000000", "话题", "x" * 5000]
 
 # Serialise generated protobuf bodies as the bytes schemathesis draws for `format: binary`.
@@ -98,6 +98,16 @@ class Target:
     signer: requests.auth.AuthBase | None = None
     credentialed: bool = True
     plausible: dict[str, list[str]] = field(default_factory=dict)
+    jail: Path = Path("/nonexistent")  # the run's root: absolute message ids are moved under it
+
+
+def rerooted(case: Any, jail: Path) -> None:
+    """An absolute x-hulian-message-id names a file anywhere while blob paths are built from it (issue 12
+    defect 7): this run moves it under its own root ("//root/..." keeps the two-character directory "/"), so a
+    file the node writes there shows in the listing instead of landing in the machine's file system."""
+    value = (case.headers or {}).get(H.MESSAGE_ID)
+    if isinstance(value, str) and value.startswith("/"):
+        case.headers[H.MESSAGE_ID] = "/" + str(jail) + value
 
 
 @dataclass
@@ -163,7 +173,12 @@ def listing(root: Path, inside: list[Path]) -> set[str]:
     return out
 
 
-def targets(tls: list[cluster.ClusterNode], plain: cluster.ClusterNode) -> list[Target]:
+def probes() -> set[str]:
+    """Files named like the hostile ids in the system's temporary directory (escapes past the run's root)."""
+    return {str(p) for p in Path(tempfile.gettempdir()).glob("*PROBE*")}
+
+
+def targets(tls: list[cluster.ClusterNode], plain: cluster.ClusterNode, jail: Path) -> list[Target]:
     a, b = tls
 
     def session(cert: tuple[str, str] | None = None, verify: str | bool = False) -> requests.Session:
@@ -184,7 +199,7 @@ def targets(tls: list[cluster.ClusterNode], plain: cluster.ClusterNode) -> list[
                  H.TIMEOUT_MS: ["200", "1500"], "timeout": ["0.2", "2"], H.VERSION: ["1"],
                  "x-source-node-id": [b.node_id], "role": ["host", "guest"], "status": ["SUCCESS", "FAILED"],
                  "namespace": ["fuzz"], "name": ["d1", "d2"], "format": ["csv"],
-                 H.MESSAGE_ID: ["../../../PROBE", "../../../../../../PROBE", "/tmp/PROBE"]}
+                 H.MESSAGE_ID: ["../../../PROBE", "../../../../../../PROBE", "/PROBE-abs"]}
     found = [
         Target("tls-admin", a.url, session(verify=a.ca_file), tagged("ns", "container"), admin),
         Target("tls-peer", a.url, session((b.client_cert, b.client_key), a.ca_file), tagged("ew"),
@@ -195,7 +210,7 @@ def targets(tls: list[cluster.ClusterNode], plain: cluster.ClusterNode) -> list[
         Target("plain-anon", plain.url, session(), everything, credentialed=False),
     ]
     for t in found:
-        t.plausible = plausible
+        t.plausible, t.jail = plausible, jail
     return found
 
 
@@ -302,6 +317,7 @@ def _describe(case: Any, kwargs: dict, hostile: str | None) -> dict:
 
 def send(target: Target, case: Any, hostile: str | None, tally: Tally) -> None:
     case.headers = {**(case.headers or {}), **target.headers}
+    rerooted(case, target.jail)
     kwargs = case.as_transport_kwargs(base_url=target.url)
     bound = own_timeout(case, kwargs) + GRACE
     label = f"{target.name}"
@@ -462,11 +478,11 @@ def main() -> int:
     try:
         tls, plain, inside = start_nodes(root)
         nodes = [*tls, plain]
-        before = listing(root, inside)
+        before, probes_before = listing(root, inside), probes()
         schema = schemathesis.openapi.from_dict(fetch_schema(tls[0]))
         tally = Tally()
-        fuzz(schema, targets(tls, plain), args.cases, tally)
-        created = listing(root, inside) - before
+        fuzz(schema, targets(tls, plain, root), args.cases, tally)
+        created = (listing(root, inside) - before) | (probes() - probes_before)
         rep = report(tally, created, node_failures(nodes), time.monotonic() - started)
     finally:
         for node in nodes:
