@@ -1,6 +1,8 @@
 """The node's OpenAPI document declares every route completely, and is served to the admin only by default."""
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -49,6 +51,10 @@ def test_every_served_route_is_declared_with_parameters_bodies_and_errors(client
             assert "200" in statuses and {"400", "403", "500"} <= statuses, f"{where}: {statuses}"
             for status, reply in op["responses"].items():
                 assert reply["content"], f"{where} {status} has no content declared"
+    health = doc["paths"][openapi.HEALTH]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert doc["components"]["schemas"][health["$ref"].rsplit("/", 1)[1]]["properties"]["data"]
+    refs = set(re.findall(r'"#/components/schemas/(\w+)"', json.dumps(doc)))
+    assert refs and refs <= set(doc["components"]["schemas"])
     ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
     assert len(ids) == len(set(ids))
 
@@ -87,6 +93,9 @@ def test_a_route_added_without_a_declaration_fails_the_document(tmp_path):
 
     with pytest.raises(LookupError, match="/v1/platform/undeclared"):
         openapi.openapi_document(app)
+    with TestClient(app) as c:  # a serving node still documents it, bare, and logs the omission
+        doc = _document(c)
+    assert doc["paths"]["/v1/platform/undeclared"]["post"]["summary"].startswith("undeclared")
 
 
 @pytest.mark.parametrize("path", ["/openapi.json", "/docs"])
