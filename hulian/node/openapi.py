@@ -182,7 +182,9 @@ def _query(name: str, description: str, required: bool = False, schema: dict | N
             "schema": schema or {"type": "string"}}
 
 
-COMMON = (_header(H.TRACE_ID, "trace id, echoed in logs"), _header(H.TECH_PROVIDER, "caller's vendor code"))
+COMMON = (_header(H.TRACE_ID, "trace id, echoed in logs"), _header(H.TECH_PROVIDER, "caller's vendor code"),
+          _header(H.ALIASES[H.TECH_PROVIDER][0], "SecretFlow's black-box link spelling: with a raw body the reply "
+                  "is blackbox_interconnect.TransportOutbound {payload=1, code=2, message=3}, always HTTP 200"))
 CONTAINER = (_header(H.SESSION_ID, "the session (also x_ptp_session_id)", required=True),
              _header(H.TOKEN, "the session's token, issued by this node", required=True),
              _header(H.TOPIC, "topic, when the body names none"), *COMMON)
