@@ -295,20 +295,45 @@ def make_hostile(case: Any, data: st.DataObject) -> str | None:
     return f"{where} {name}={value[:40]!r}"
 
 
+def _header(response: Any, name: str) -> str:
+    value = response.headers.get(name) or [""]  # schemathesis' Response: lists of values
+    return value[0] if isinstance(value, list) else value
+
+
+def reply_code(response: Any) -> str:
+    """The code a reply carries, whatever its format; raises ValueError when it carries none it may."""
+    ctype = _header(response, "content-type")
+    if "protobuf" in ctype:
+        sent = response.request.headers
+        blackbox = H.ALIASES[H.TECH_PROVIDER][0] in sent and format_of(sent.get("content-type")) == Format.RAW
+        try:
+            code = (blackbox_pb2 if blackbox else ptp_pb2).TransportOutbound.FromString(response.content).code
+        except DecodeError as e:
+            raise ValueError(f"protobuf reply is not a TransportOutbound ({e})") from None
+        if not (code.startswith("E") and code[1:].isdigit() and len(code) == 11):
+            raise ValueError(f"protobuf reply code {code!r} is not an E-code")
+        return code
+    if "octet-stream" in ctype:
+        return _header(response, H.CODE)
+    with contextlib.suppress(ValueError, AttributeError):
+        return str(json.loads(response.content).get("code"))
+    return ""
+
+
 def check_protobuf(response: Any) -> str | None:
     """A protobuf reply must be a TransportOutbound with an E-code (black-box link callers: its own numbering)."""
-    ctype = response.headers.get("content-type") or [""]  # schemathesis' Response: lists of values
-    if "protobuf" not in (ctype[0] if isinstance(ctype, list) else ctype):
-        return None
-    sent = response.request.headers
-    blackbox = H.ALIASES[H.TECH_PROVIDER][0] in sent and format_of(sent.get("content-type")) == Format.RAW
     try:
-        out = (blackbox_pb2 if blackbox else ptp_pb2).TransportOutbound.FromString(response.content)
-    except DecodeError as e:
-        return f"protobuf reply is not a TransportOutbound ({e})"
-    if not (out.code.startswith("E") and out.code[1:].isdigit() and len(out.code) == 11):
-        return f"protobuf reply code {out.code!r} is not an E-code"
+        reply_code(response)
+    except ValueError as e:
+        return str(e)
     return None
+
+
+def succeeded(response: Any) -> bool:
+    """2xx and a success code: black-box link replies are 200 whatever their code."""
+    with contextlib.suppress(ValueError):
+        return 200 <= response.status_code < 300 and reply_code(response) in ("0", "E0000000000")
+    return False
 
 
 def _describe(case: Any, kwargs: dict, hostile: str | None) -> dict:
@@ -351,8 +376,7 @@ def send(target: Target, case: Any, hostile: str | None, tally: Tally) -> None:
         tally.server_errors.append(seen)
     if elapsed > bound:
         tally.late.append({**seen, "bound": bound})
-    if not target.credentialed and 200 <= response.status_code < 300 and _plane(case.operation.definition.raw) \
-            not in ("open",) and case.operation.path not in ("/openapi.json", "/docs"):
+    if not target.credentialed and succeeded(response) and _plane(case.operation.definition.raw) != "open":
         tally.open_routes.append(seen)
     problems = []
     try:
