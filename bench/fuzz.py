@@ -17,13 +17,13 @@ UTF-8 in a header, 5,000 characters) in one of their parameters or body fields.
 Reported, per class: cases sent; replies with status 5xx; replies later than the request's own timeout
 (the pop's, clamped by the node) + 10 s, or none at all; replies that violate the document (status, content
 type, headers, JSON schema; protobuf replies must parse as TransportOutbound); credentialed routes that
-answered 2xx without credentials; files created in the temporary root outside the nodes' directories; and
-the unexpected failures in the node logs.
+answered with success without credentials; files created in the temporary root outside the nodes'
+directories; and the unexpected failures in the node logs. docs/security.md has the details and a run.
 
     PYTHONPATH=. .venv/bin/python bench/fuzz.py [--cases 10000] [--json report.json] [--keep]
 
-Needs schemathesis (in the `dev` extra). Exit status 1 when any count above is
-not zero. Run alone: it loads both cores for minutes.
+Needs schemathesis (in the `dev` extra). Exit status 1 when any count above is not zero. Run alone: it loads
+both cores for minutes.
 """
 from __future__ import annotations
 
