@@ -118,3 +118,8 @@ def test_published_docs_need_no_credential(tmp_path):
     with TestClient(_app(tmp_path, api={"publish_docs": True})) as c:
         assert c.get("/openapi.json").json()["paths"]
         assert c.get("/docs").status_code == 200
+
+
+def test_the_document_is_valid_openapi_3_1(client):
+    validator = pytest.importorskip("openapi_spec_validator", reason="openapi-spec-validator comes with moto[server]")
+    validator.validate(_document(client))
