@@ -151,6 +151,12 @@ class ControlConfig(BaseModel):
     success_code_by_peer: dict[str, int] = Field(default_factory=dict)
 
 
+class ApiConfig(BaseModel):
+    """The node's API description (docs/api.md)."""
+
+    publish_docs: bool = False  # /docs and /openapi.json to anyone; by default to the admin token only
+
+
 class LogConfig(BaseModel):
     level: str = "INFO"
     file: Path | None = None
@@ -195,6 +201,7 @@ class NodeConfig(BaseSettings):
     limits: Limits = Field(default_factory=Limits)
     transport: TransportConfig = Field(default_factory=TransportConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     components: ComponentsConfig = Field(default_factory=ComponentsConfig)

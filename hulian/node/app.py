@@ -21,6 +21,7 @@ from hulian.control.service import ControlService
 from hulian.core.config import NodeConfig
 from hulian.core.errors import IllegalRequest, InternalError, NotFound, PtpError
 from hulian.core.http import BodyIdleTimeout
+from hulian.node import openapi
 from hulian.node.listeners import PeerListeners
 from hulian.store.db import Database
 from hulian.transport import api as transport_api
@@ -136,6 +137,7 @@ def create_app(config: NodeConfig) -> FastAPI:
         return {"code": 0, "msg": "ok", "data": data}
 
     install_error_handlers(app)
+    openapi.install(app)
     app.add_middleware(BodyIdleTimeout, seconds=config.limits.body_idle_timeout_seconds, reply=_error_reply)
     app.add_middleware(CatchAll)  # outermost: a stall is BodyIdleTimeout's to answer, not an unexpected error
     return app
