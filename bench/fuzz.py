@@ -217,8 +217,12 @@ def targets(tls: list[cluster.ClusterNode], plain: cluster.ClusterNode, jail: Pa
         Target("plain-peer", plain.url, session(), tagged("ew"), {"x-node-id": b.node_id}),
         Target("plain-anon", plain.url, session(), everything, credentialed=False),
     ]
+    # A stranger may claim any node, but cannot connect from a peer's allowed address (on TLS-off nodes that
+    # address is the peer's identity, docs/configuration.md): the anonymous classes claim nodes that are not
+    # theirs to claim from here, never node-b, whose plain_http.sources holds the fuzzer's own address.
+    stranger = {**plausible, H.SOURCE_NODE: ["mallory", a.node_id], "x-source-node-id": ["mallory", a.node_id]}
     for t in found:
-        t.plausible, t.jail = plausible, jail
+        t.plausible, t.jail = stranger if not t.credentialed else plausible, jail
     return found
 
 
