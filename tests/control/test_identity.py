@@ -57,3 +57,41 @@ def test_a_task_callback_takes_its_own_session_token_only(node):
     assert out["code"] == 4003, out
     out = callback(None, None)  # from this machine, with nothing: no longer enough
     assert out["code"] == 4003 and "session" in out["msg"], out
+
+
+def test_a_task_session_token_opens_no_other_platform_route(node):
+    """The session token a component holds is for its task's callback only: with it, and its own task named in
+    the body, a stop, a status read or a log read still needs the admin token."""
+    client = node
+    job_id = ok(client.post(P.NS_CREATE_ALL, json=with_params(two_task_job(), "psi_0", hold=True)))["job_id"]
+    data = wait_parties(client, job_id, "psi_0")
+    task_id = next(t["task_id"] for t in data["tasks"] if t["task_name"] == "psi_0")
+    session = f"session_{job_id}"
+    token = tokens.issue(client.app.state.node.config.security.token_secret, session, 60)
+    headers = {"x-ptp-token": token, "x-ptp-session-id": session}
+    body = {"job_id": job_id, "task_id": task_id, "task_name": "psi_0", "role": "guest.0"}
+    for path in (P.NS_STOP_ALL, P.NS_STOP_TASK, P.NS_STATUS_ALL, P.NS_LOG, P.NS_JOB_LIST):
+        out = client.post(path, json=body, headers=headers).json()
+        assert out["code"] == 4003 and "admin token" in out["msg"], (path, out)
+    assert ok(client.get(P.NS_STATUS_ALL, params={"job_id": job_id}))["job_status"] == "RUNNING"
+
+
+def test_without_an_admin_token_configured_the_platform_routes_are_closed(tmp_path):
+    """A node with no security.admin_token serves no north-south route to anyone (it says what to set)."""
+    app = make_app(tmp_path)
+    app.state.node.config.security.admin_token = None
+    with running(app) as client:
+        client.headers.pop("x-ptp-token", None)
+        for headers in ({}, {"x-ptp-token": ""}, {"authorization": "Bearer "}):
+            out = client.get(P.NS_JOB_LIST, headers=headers).json()
+            assert out["code"] == 4003 and "none is configured" in out["msg"], (headers, out)
+
+
+def test_a_dataset_upload_needs_the_admin_token(node, tmp_path):
+    """Uploading registers data on this node: without the admin token nothing is written, not even the body."""
+    client = node
+    params = {"namespace": "bank", "name": "people"}
+    for headers in ({"x-ptp-token": ""}, {"x-ptp-token": "not-the-admin-token"}):
+        out = client.post(P.NS_DATASET_UPLOAD, params=params, content=b"id,age\n1,30\n", headers=headers).json()
+        assert out["code"] == 4003 and "admin token" in out["msg"], (headers, out)
+    assert not list((tmp_path / "n1").glob("uploads/*")) and not (tmp_path / "n1" / "storage" / "bank").exists()
