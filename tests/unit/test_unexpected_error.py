@@ -7,8 +7,12 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
+from fastapi import FastAPI
+from starlette.requests import Request
 
 from hulian.core.config import NodeConfig
 from hulian.node.app import create_app
@@ -22,6 +26,42 @@ def test_a_500_keeps_the_connection_and_is_logged_once(tmp_path, caplog):
     async def boom() -> None:
         raise RuntimeError("a bug")
 
+    with serving(app) as port, caplog.at_level(logging.ERROR), \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        request = (b"POST /v1/interconn/chan/boom HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                   b"content-length: 0\r\n\r\n")
+        replies = []
+        for _ in range(2):  # the same connection twice
+            s.sendall(request)
+            replies.append(_read_reply(s))
+    for head, body in replies:
+        assert head.startswith(b"HTTP/1.1 500") and b"E0000000500" in body and b"RuntimeError" in body, head
+        assert b"connection: close" not in head.lower()
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 2 and all("unexpected failure" in r.getMessage() for r in logged), logged
+
+
+def test_a_stalled_body_is_no_unexpected_failure(tmp_path, caplog):
+    """A stall is BodyIdleTimeout's to answer (E0000000601), not an error for the node log: CatchAll sits
+    outside it."""
+    app = create_app(NodeConfig(node_id="n1", data_dir=tmp_path, transport={"fsync": False},
+                                limits={"body_idle_timeout_seconds": 0.3}))
+
+    @app.post("/v1/interconn/chan/slow")
+    async def slow(request: Request) -> dict:
+        return {"size": len(await request.body())}
+
+    with serving(app) as port, caplog.at_level(logging.ERROR), \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /v1/interconn/chan/slow HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n12345")
+        head, body = _read_reply(s)
+    assert head.startswith(b"HTTP/1.1 400") and b"E0000000601" in body, (head, body)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.records
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[int]:
+    """`app` served by uvicorn on a free loopback port (yielded) for the block."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -31,18 +71,7 @@ def test_a_500_keeps_the_connection_and_is_logged_once(tmp_path, caplog):
         while not server.started:
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.05)
-        with caplog.at_level(logging.ERROR), socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            request = (b"POST /v1/interconn/chan/boom HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-                       b"content-length: 0\r\n\r\n")
-            replies = []
-            for _ in range(2):  # the same connection twice
-                s.sendall(request)
-                replies.append(_read_reply(s))
-        for head, body in replies:
-            assert head.startswith(b"HTTP/1.1 500") and b"E0000000500" in body and b"RuntimeError" in body, head
-            assert b"connection: close" not in head.lower()
-        logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
-        assert len(logged) == 2 and all("unexpected failure" in r.getMessage() for r in logged), logged
+        yield port
     finally:
         server.should_exit = True
         thread.join(10)
