@@ -149,9 +149,7 @@ def route(path: str, methods: tuple[str, ...] = ("POST",), east_west: bool = Tru
                 return _reply(code, "success", data)
             except (ControlError, PtpError) as e:
                 return error_reply(e)
-            except Exception as e:
-                log.exception("control endpoint %s failed", path)
-                return error_reply(InternalError(f"internal error ({type(e).__name__}); see the node log"))
+            # anything else: node.app.CatchAll answers it once, and a stalled body passes on to BodyIdleTimeout
 
         endpoint.__doc__ = fn.__doc__  # not functools.wraps: FastAPI must see endpoint(request), not fn's signature
         router.add_api_route(path, endpoint, methods=list(methods), name=f"{fn.__name__}_{'ew' if east_west else 'ns'}",

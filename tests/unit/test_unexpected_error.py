@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.requests import Request
 
+from hulian.control import paths as P
 from hulian.core.config import NodeConfig
 from hulian.node.app import create_app
 from hulian.node.cluster import free_port
@@ -42,8 +43,8 @@ def test_a_500_keeps_the_connection_and_is_logged_once(tmp_path, caplog):
 
 
 def test_a_stalled_body_is_no_unexpected_failure(tmp_path, caplog):
-    """A stall is BodyIdleTimeout's to answer (E0000000601), not an error for the node log: CatchAll sits
-    outside it."""
+    """A stall is BodyIdleTimeout's to answer (E0000000601; on the control plane 4000), not an error for the node
+    log: CatchAll sits outside it, and no route takes it for a failure of its own."""
     app = create_app(NodeConfig(node_id="n1", data_dir=tmp_path, transport={"fsync": False},
                                 limits={"body_idle_timeout_seconds": 0.3}))
 
@@ -51,12 +52,13 @@ def test_a_stalled_body_is_no_unexpected_failure(tmp_path, caplog):
     async def slow(request: Request) -> dict:
         return {"size": len(await request.body())}
 
-    with serving(app) as port, caplog.at_level(logging.ERROR), \
-            socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"POST /v1/interconn/chan/slow HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n12345")
-        head, body = _read_reply(s)
-    assert head.startswith(b"HTTP/1.1 400") and b"E0000000601" in body, (head, body)
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.records
+    with serving(app) as port, caplog.at_level(logging.ERROR):
+        for path, code in (("/v1/interconn/chan/slow", b"E0000000601"), (P.STATUS_ALL, b'"code":4000')):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n12345".encode())
+                head, body = _read_reply(s)
+            assert head.startswith(b"HTTP/1.1 400") and code in body and b"body_idle_timeout" in body, (head, body)
+            assert not [r for r in caplog.records if r.levelno >= logging.ERROR], (path, caplog.records)
 
 
 @contextmanager
