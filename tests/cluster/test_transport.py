@@ -205,7 +205,8 @@ def test_bad_signature_and_altered_body(trio):
 
 def test_a_signature_binds_the_declared_source(trio):
     """Control calls declare their caller in x-source-node-id, transport calls in x-ptp-source-node-id; either
-    is covered by the signature, so a request whose declared source was changed after signing is refused."""
+    is covered by the signature, so a request whose declared source was changed after signing is refused (and a
+    control call whose body was)."""
     a, b, _ = trio
     key = signing.load_private_key(a.client_key)
     body = b'{"job_id":"job-unknown"}'
@@ -224,6 +225,9 @@ def test_a_signature_binds_the_declared_source(trio):
         assert honest.status_code == 404 and honest.json()["code"] == 4004, honest.text
         forged = cl.post(path, content=body, headers=control_headers(**{"x-source-node-id": "node-c"}))
         assert forged.status_code == 403 and "E0000000615" in forged.json()["msg"]
+        # the body changed after signing: the signature covers its digest, which no longer matches
+        altered = cl.post(path, content=b'{"job_id":"job-other"}', headers=control_headers())
+        assert altered.status_code == 403 and "does not match the body" in altered.json()["msg"], altered.text
         moved = _signed_invoke_headers(a, b, b"body", **{"x-ptp-source-node-id": "node-c"})
         assert _code(cl.post(INVOKE, content=b"body", headers=moved)) == "E0000000615"
 
