@@ -75,11 +75,14 @@ class PlainHttp(BaseModel):
         return self
 
     def admits(self, address: str) -> bool:
-        """Whether a connection from `address` may be this peer."""
+        """Whether a connection from `address` may be this peer (an IPv4 client of a listener bound to both
+        stacks, "::", shows as ::ffff:a.b.c.d: it is that IPv4 address)."""
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
         return any(ip in ipaddress.ip_network(s, strict=False) for s in self.sources)
 
 

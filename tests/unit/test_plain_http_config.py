@@ -18,6 +18,13 @@ def test_sources_admit_their_addresses_only():
         assert not plain.admits(address), address
 
 
+def test_a_listener_on_both_stacks_sees_an_ipv4_source_as_itself():
+    """Bound to "::", a listener reports an IPv4 client as ::ffff:a.b.c.d: the same peer, the same sources."""
+    plain = PlainHttp(sources=["10.0.0.0/30", "::1"])
+    assert plain.admits("::ffff:10.0.0.2") and plain.admits("::1")
+    assert not plain.admits("::ffff:10.0.0.4") and not plain.admits("::2")
+
+
 def _config(tmp_path: Path, plain: dict, **grpc) -> NodeConfig:
     files = {name: tmp_path / name for name in ("cert_file", "key_file", "ca_file")}
     return NodeConfig(node_id="a", data_dir=tmp_path, listen={"port": 7300}, grpc=grpc or {"enabled": False},
