@@ -121,6 +121,10 @@ def test_peers_get_task_messages_without_local_paths(node, tmp_path):
     message = reply["data"]["message"]
     assert "demo#missing not found" in message and str(node_dir) not in message, message
     assert str(Path("/storage/demo/missing")) not in message
+    # the task's log, as the initiator's get_log asks this party for it
+    lines = node.post(P.TASK_LOG, json={"task_id": "t-5", "role": "host.0"}, headers=FATE).json()["data"]["lines"]
+    assert any("demo#missing not found" in line for line in lines), lines
+    assert not any(str(node_dir) in line for line in lines), lines
     # the scheduler's view, which status_all gives parties (here: a job of this node's that fails the same way)
     job_id = node.post(P.NS_CREATE_ALL, json=with_params(two_task_job(), "psi_0", "host.0", fail=why)).json()[
         "data"]["job_id"]
