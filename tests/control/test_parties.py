@@ -108,3 +108,18 @@ def test_a_scheduler_outside_the_job_is_named_in_its_conf(tmp_path):
             assert resp.json()["code"] == 4003
     finally:
         standin.stop()
+
+
+def test_a_party_that_is_not_the_scheduler_does_not_drive_the_job(node):
+    """Of a job's parties, only its scheduler starts it, starts its tasks and stops it here: fate, the guest of a
+    job kuscia schedules, is refused each (it reads the job, it does not drive it)."""
+    job_id = "202401010000077"
+    job = {"job_id": job_id, **two_task_job(guest="fate", host="n1")}
+    job["config"]["job_params"]["common"]["scheduler_node_id"] = "kuscia"
+    assert ok(node.post(P.CREATE, json=job, headers={"x-node-id": "kuscia"})) == {"status": "READY"}
+    for path, body in ((P.START_JOB, {"job_id": job_id}),
+                       (P.START_TASK, {"job_id": job_id, "task_id": "t-by-fate", "task_name": "psi_0"}),
+                       (P.STOP, {"job_id": job_id})):
+        out = node.post(path, json=body, headers=FATE).json()
+        assert out["code"] == 4003 and "only the job's scheduler" in out["msg"], (path, out)
+    assert ok(node.get(P.NS_JOB_LIST))["job_list"][job_id] == "READY"
