@@ -108,14 +108,26 @@ class Scheduler:
         return results
 
     async def deliver_pending(self) -> None:
-        """Send again every queued call that is due (the control watchdog runs this every few seconds)."""
+        """Send again every queued call that is due (the control watchdog runs this every few seconds): nodes in
+        parallel, each node's calls in order. Once a node proves unreachable in a pass its other calls wait for
+        their next attempt without a call each, so one dead peer holding many stops cannot stretch the pass (and
+        the watchdog's other duties) to stops x request timeout."""
         rows = await self.svc.db.run(lambda c: repo.due_outbox(c, time.time()))
+        by_node: dict[str, list[repo.Row]] = {}
         for row in rows:
-            try:
-                await self.svc.client.call(row["node_id"], row["path"], json.loads(row["body"]), retries=0)
-                err = None
-            except ControlError as e:
-                err = e
+            by_node.setdefault(row["node_id"], []).append(row)
+        await asyncio.gather(*(self._deliver_to(node_rows) for node_rows in by_node.values()))
+
+    async def _deliver_to(self, rows: list[repo.Row]) -> None:
+        down: PeerUnreachable | None = None
+        for row in rows:
+            err: ControlError | None = down
+            if down is None:
+                try:
+                    await self.svc.client.call(row["node_id"], row["path"], json.loads(row["body"]), retries=0)
+                except ControlError as e:
+                    err = e
+                    down = e if isinstance(e, PeerUnreachable) else None
             await self._settle(row, err)
 
     async def _settle(self, row: repo.Row, err: ControlError | None) -> None:

@@ -6,7 +6,9 @@ the party answers, also after a restart. The schedulers and parties here are FAT
 spec's answers served by a stand-in HTTP server (tests/control/fate_standin.py)."""
 from __future__ import annotations
 
+import json
 import logging
+import socket
 import time
 
 import pytest
@@ -136,3 +138,27 @@ def test_a_stop_a_party_missed_is_sent_again_after_a_restart(tmp_path, standin, 
         while client.portal.call(svc.db.run, lambda c: repo.outbox_rows(c, job_id)):
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_silent_peer_holds_a_delivery_pass_for_one_timeout_only(tmp_path):
+    """Stops queued for a peer that accepts connections and never answers: one pass of the watchdog tries the
+    first, then leaves the others for their next attempt (before, each waited out its own request timeout, and
+    the watchdog's other duties with it)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody ever answers
+        app = make_app(tmp_path)
+        app.state.node.config.peer("fate").url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with running(app) as client:
+            svc = client.app.state.node.control
+            now = time.time()
+            rows = [{"key": f"k{i}", "job_id": f"job-{i}", "node_id": "fate", "path": P.STOP,
+                     "body": json.dumps({"job_id": f"job-{i}"}), "attempts": 0, "next_at": now, "last_error": "",
+                     "created_at": now + i} for i in range(3)]
+            client.portal.call(svc.db.run, lambda c: repo.add_outbox(c, rows))
+            started = time.monotonic()
+            client.portal.call(svc.scheduler.deliver_pending)
+            took = time.monotonic() - started
+            timeout = client.app.state.node.config.control.request_timeout_seconds
+            assert timeout <= took < 2.5 * timeout, took  # three calls in a row would take 3 timeouts
+            queued = client.portal.call(svc.db.run, lambda c: repo.outbox_rows(c))
+            assert [(r["attempts"], r["next_at"] > now) for r in queued] == [(1, True)] * 3
+            assert all(r["last_error"] for r in queued)
