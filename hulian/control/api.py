@@ -103,12 +103,15 @@ async def check_platform_caller(request: Request, path: str, body: Body | None =
         session, token = H.get(request.headers, H.SESSION_ID), _presented_token(request)
         if token and session:
             _node(request).auth.check_token(session, token)  # raises Unauthorized naming why
-            task = await _svc(request).task_named(text(body, "task_id"))
-            if session == f"session_{task['job_id']}":
+            task_id = text(body, "task_id")
+            try:
+                task = await _svc(request).task_named(task_id)
+            except TaskNotFound:  # refused as any other task's: a session's token does not learn which ids exist
+                task = None
+            if task is not None and session == f"session_{task['job_id']}":
                 return
-            log.warning("refused callback for task %s from %s: session %s is not its job's", task["task_id"],
-                        client, session)
-            raise Forbidden(f"x-ptp-session-id {session!r} is not the session of task {task['task_id']!r}'s job")
+            log.warning("refused callback for task %s from %s: session %s is not its job's", task_id, client, session)
+            raise Forbidden(f"x-ptp-session-id {session!r} is not the session of task {task_id!r}'s job")
     log.warning("refused %s from %s: no admin token", path, client)
     if not _node(request).config.security.admin_token:
         raise Forbidden(f"{path} needs this node's admin token, and none is configured: set security.admin_token")

@@ -53,6 +53,10 @@ def test_a_task_callback_takes_its_own_session_token_only(node):
     other = "session_job-of-someone-else"
     out = callback(other, tokens.issue(secret, other, 60))  # a valid token, of another job's session
     assert out["code"] == 4003 and "not the session" in out["msg"], out
+    body["task_id"] = "task-that-does-not-exist"  # the same refusal: a session's token learns no task ids
+    out = callback(other, tokens.issue(secret, other, 60))
+    body["task_id"] = task_id
+    assert out["code"] == 4003 and "not the session" in out["msg"], out
     out = callback(own, tokens.issue(tokens.new_secret(), own, 60))  # not minted by this node
     assert out["code"] == 4003, out
     out = callback(None, None)  # from this machine, with nothing: no longer enough
