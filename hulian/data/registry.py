@@ -6,7 +6,8 @@ The metadata is the record (no separate table): columns, row count, format, size
 not memory. No local path is recorded: the metadata is shown to API clients.
 
 A namespace and a name are each 1 to 128 characters: letters (any script), digits, `_`, `-` and `.`, not
-starting with `.` (so no path separators, no NUL, no `..`): each becomes a directory or an object key prefix.
+starting with `.` (so no path separators, no NUL, no `..`), and at most 255 bytes as UTF-8: each becomes a
+directory or an object key prefix.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from hulian.core.config import NodeConfig
-from hulian.data.storage import FileStorage, S3Storage, Storage, StorageError, open_storage
+from hulian.data.storage import FileStorage, S3Storage, Storage, StorageError, check_part, open_storage
 from hulian.data.table import CSV_BLOCK_BYTES, TableError, csv_columns, table_format
 
 T = TypeVar("T")
@@ -31,9 +32,11 @@ LEGACY_KEYS = ("source_file",)  # once recorded (a local path); never shown
 
 
 def check_address(namespace: str, name: str) -> None:
-    """Refuse a dataset namespace or name that is not a safe, documented single segment (see the module doc)."""
+    """Refuse a dataset namespace or name that is not a safe, documented single segment (see the module doc):
+    storage's rule for every address (check_part), and for datasets users register a documented character set."""
     for what, part in (("namespace", namespace), ("name", name)):
-        if not isinstance(part, str) or PART.fullmatch(part) is None:
+        check_part(part, f"dataset {what}")
+        if PART.fullmatch(part) is None:
             raise StorageError(f"dataset {what} {str(part)[:60]!r} is not a valid namespace or name: use 1 to 128 "
                                "letters, digits, '_', '-' or '.', not starting with '.'")
 

@@ -44,10 +44,17 @@ def parse_address(raw: str | Mapping[str, str], what: str) -> tuple[str, str]:
     return namespace, name
 
 
+MAX_PART_BYTES = 255  # a file name's limit (NAME_MAX) on the file systems storage lives on
+
+
 def check_part(part: str, what: str) -> None:
-    """A namespace or name must be one path segment: it becomes a directory or an object key prefix."""
-    if not part or part in (".", "..") or "/" in part or "\\" in part:
-        raise StorageError(f"{what}: {part!r} is not a valid namespace or name (no '/', not empty)")
+    """A namespace or name must be one path segment: it becomes a directory or an object key prefix, so it
+    holds no separator or NUL and fits a file name (255 bytes as UTF-8: 128 CJK characters do not)."""
+    if not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part:
+        raise StorageError(f"{what}: {part[:60]!r} is not a valid namespace or name (no '/', no NUL, not empty)")
+    if len(part.encode("utf-8", "surrogatepass")) > MAX_PART_BYTES:
+        raise StorageError(f"{what}: {part[:60]!r}... is not a valid namespace or name: longer than "
+                           f"{MAX_PART_BYTES} bytes as UTF-8, a file name's limit")
 
 
 def partition_index(name: str) -> int | None:

@@ -133,3 +133,11 @@ def test_peers_get_task_messages_without_local_paths(node, tmp_path):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert "demo#missing not found" in view.text and str(node_dir) not in view.text, view.text
+
+
+def test_dataset_address_longer_than_a_file_name_is_refused(node, tmp_path):
+    """128 letters of a CJK script are within the character count but 384 bytes as UTF-8, past a file name's
+    255 (it was a 500: OSError "File name too long")."""
+    resp = node.post(P.NS_DATASET_UPLOAD, params={"namespace": "话" * 128, "name": "x"}, content=CSV)
+    refused(resp, names="not a valid namespace or name")
+    assert not list((tmp_path / "n1" / "uploads").glob("*"))
