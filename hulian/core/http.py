@@ -64,7 +64,8 @@ class BodyIdleTimeout:
             if body_done:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.seconds)
+                async with asyncio.timeout(self.seconds):  # no task per body piece, as wait_for would make
+                    message = await receive()
             except TimeoutError:
                 stalled = True
                 raise _Stalled from None
