@@ -122,7 +122,7 @@ class Limits(BaseModel):
     max_pop_timeout_seconds: float = 3600.0  # longer waits asked for (up to infinite) are cut to this
     max_pops_per_session: int = 64  # concurrent pops of one session; more get E0000000700
     release_timeout_seconds: float = 10.0
-    body_idle_timeout_seconds: float = 30.0  # a request body silent this long is answered E0000000601 (408)
+    body_idle_timeout_seconds: float = 30.0  # a request body silent this long is answered E0000000601
 
 
 class TransportConfig(BaseModel):

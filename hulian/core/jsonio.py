@@ -63,13 +63,3 @@ def loads(raw: bytes | bytearray | str) -> Any:
     _check(obj)
     return obj
 
-
-def header_text(raw: str) -> str:
-    """A header value as text: ASGI servers give header bytes decoded as latin-1, while peers send UTF-8
-    (a topic like 话题); undo that, refusing bytes that are not UTF-8."""
-    try:
-        return raw.encode("latin-1").decode("utf-8")
-    except UnicodeEncodeError:
-        return raw  # already text beyond latin-1: it did not come from raw header bytes
-    except UnicodeDecodeError:
-        raise ValueError(f"header value {raw[:40]!r} is not UTF-8") from None

@@ -15,6 +15,10 @@ from hulian.core.config import NodeConfig, Peer
 from hulian.transport.auth import PEER_LISTENER
 
 log = logging.getLogger("hulian.node.listeners")
+# How every server of a node runs (its main port here too, node.server): our own JSON log, no access log,
+# keep-alive for pooled peer connections, and a 64 KiB bound on a request's head.
+SERVER_OPTIONS = {"log_config": None, "access_log": False, "timeout_keep_alive": 75,
+                  "h11_max_incomplete_event_size": 64 * 1024}
 EAST_WEST = ("/v1/interconn/schedule/", "/v1/interconn/chan/invoke", "/v1/interconn/chan/transport",
              "/v1/interconn/node/health")
 
@@ -60,8 +64,7 @@ class PeerListeners:
         plain = peer.plain_http
         assert plain is not None and plain.host is not None and plain.port is not None
         return uvicorn.Config(PeerListenerApp(self.app, peer.node_id), host=plain.host, port=plain.port,
-                              lifespan="off", log_config=None, access_log=False, timeout_keep_alive=75,
-                              h11_max_incomplete_event_size=64 * 1024)
+                              lifespan="off", **SERVER_OPTIONS)
 
     async def stop(self) -> None:
         for server in self._servers:

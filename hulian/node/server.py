@@ -11,6 +11,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from hulian.core.config import NodeConfig
 from hulian.core.logging import setup_logging
 from hulian.node.app import create_app
+from hulian.node.listeners import SERVER_OPTIONS
 
 
 class PeerCertHttpProtocol(HttpToolsProtocol):
@@ -37,8 +38,7 @@ def uvicorn_config(config: NodeConfig) -> uvicorn.Config:
                       ssl_version=ssl.PROTOCOL_TLS_SERVER)
     return uvicorn.Config(
         create_app(config), host=config.listen.host, port=config.listen.port, http=PeerCertHttpProtocol,
-        loop="uvloop", log_config=None, access_log=False, timeout_keep_alive=75, timeout_graceful_shutdown=3,
-        h11_max_incomplete_event_size=64 * 1024, **kwargs)
+        loop="uvloop", timeout_graceful_shutdown=3, **SERVER_OPTIONS, **kwargs)
 
 
 def serve(config: NodeConfig) -> None:

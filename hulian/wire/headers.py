@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hulian.core.errors import IllegalRequest
-from hulian.core.jsonio import header_text
 
 VERSION = "x-ptp-version"
 TECH_PROVIDER = "x-ptp-tech-provider-code"
@@ -52,11 +51,19 @@ def get(headers: Mapping[str, str], name: str, default: str = "") -> str:
         for spelling in (candidate, candidate.replace("-", "_")):
             value = headers.get(spelling)
             if value:
-                try:
-                    return header_text(value)
-                except ValueError as e:
-                    raise IllegalRequest(f"header {spelling}: {e}; send header values as UTF-8") from None
+                return _text(spelling, value)
     return default
+
+
+def _text(name: str, raw: str) -> str:
+    """A header value as text: ASGI servers give header bytes decoded as latin-1, while peers send UTF-8 (a topic
+    like 话题); undo that, refusing bytes that are not UTF-8."""
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except UnicodeEncodeError:
+        return raw  # already text beyond latin-1: it did not come from raw header bytes
+    except UnicodeDecodeError:
+        raise IllegalRequest(f"header {name} value {raw[:40]!r} is not UTF-8; send header values as UTF-8") from None
 
 
 def wire_text(value: str) -> str:
