@@ -244,4 +244,4 @@ async def invoke(request: Request) -> Response:
         raise BadSignature("body does not match the signed x-content-sha256; it was altered in transit")
     msg = received_message(hdr, env, source, topic, meta, payload.size)
     await node.service.receive(msg, payload, env.hops)
-    return reply(fmt)
+    return reply(fmt, blackbox=is_blackbox(request))  # as its errors are (node.app._error_reply)

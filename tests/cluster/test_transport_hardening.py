@@ -23,6 +23,7 @@ from hulian.node import cluster
 from hulian.node.cluster import ClusterNode
 from hulian.transport.channel import Channel
 from hulian.wire import ptp_pb2, ptp_pb2_grpc
+from hulian.wire.interconnection.link import blackbox_pb2
 from tests.cluster.test_grpc import signed
 from tests.cluster.test_transport import INVOKE, PEEK, POP, PUSH, _code, _signed_invoke_headers
 from tests.conftest import container_client, peer_client, ptp_headers
@@ -340,3 +341,16 @@ def test_metadata_header_round_trip_stays_json(trio):
         assert _code(r) == OK
     r = _raw_pop(a, "s-mh", "t")
     assert json.loads(r.headers["x-hulian-metadata"]) == meta
+
+
+def test_invoke_answers_a_blackbox_caller_in_its_numbering_on_success_too(trio):
+    """A raw invoke with the black-box link's header spelling (a Kuscia gateway carries a container's push on as
+    an invoke) gets the reply it reads, {payload=1, code=2, message=3}, as its errors already did; the success
+    reply came in the spec's numbering, where that caller reads an empty code (found by bench/fuzz.py)."""
+    a, b, _ = trio
+    body = b"blackbox"
+    with peer_client(b, as_node=a) as cl:
+        r = cl.post(INVOKE, content=body, headers=_signed_invoke_headers(a, b, body, **{
+            "x-ptp-session-id": "s-bb", "x-ptp-topic": "t-bb", "x-ptp-tecn-provider-code": "SecretFlow"}))
+    out = blackbox_pb2.TransportOutbound.FromString(r.content)
+    assert r.status_code == 200 and out.code == OK and out.message == "success", r.content
