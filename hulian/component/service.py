@@ -29,7 +29,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from hulian.component import models as m
-from hulian.component.builtin import BUILTINS
+from hulian.component.discovery import installed_components
 from hulian.component.env import NodeEndpoints, build_env, loggable
 from hulian.component.images import InstanceState, transition
 from hulian.component.launch import ComponentRunner, Resources, StatusCallback, TaskLaunch, TaskState
@@ -133,9 +133,8 @@ class ComponentService(ComponentRunner):
         adopt runs, start the monitor."""
         await self.db.call(lambda: m.metadata.create_all(self.db.engine, tables=[m.components, m.tasks]))
         await self.db.run(self.registry.load)
-        for builtin in BUILTINS:
-            reg = self.registry.prepare(builtin.description, command=[self.local.python, "-m", builtin.module])
-            await self.registry.put(reg)
+        for description, command in await asyncio.to_thread(installed_components, self.local.python):
+            await self.registry.put(self.registry.prepare(description, command=command))
 
         def pending(conn: Connection) -> list[Any]:
             t = m.tasks.c

@@ -1,18 +1,10 @@
-"""Channel: the SDK algorithm code uses to exchange data with its peers through the local node.
+"""Channel: what to exchange data with its peers through the local node.
 
-A component process builds one from the BFIA component environment (`Channel.from_env()`):
-
-| Key | Use |
-|---|---|
-| `system.transport` | the local node: "host:port" or a full URL (http:// or https://) |
-| `config.session_id`, `config.token` | sent as x-ptp-session-id / x-ptp-token on every call |
-| `config.self_role` | "guest.0" (the first of a comma-separated list names this node) |
-| `config.node_id.<role>.<i>` | every party's node id: peers can be named "host.0" or by node id |
-| `config.inst_id.<role>.<i>` | every party's institution id, sent as x-ptp-target-inst-id |
-| `config.task_id` | scopes topics: the wire topic is "<task_id>.<topic>" |
-| `config.transport_ca` | hulian extension, optional: CA bundle that verifies the node's TLS certificate |
-
-An address without scheme is reached over https:// when `config.transport_ca` is set, else over http://.
+A component reaches it through the SDK (`hulian.federation.PtpFederation`, built from the BFIA component
+environment by `hulian.sdk.env`), which also scopes the topics by task (`hulian.federation.topics`): a
+channel given a `topic` function sends on `topic(name)` and is task-scoped; without one, names go verbatim.
+Peers are named by "role.index" or by node id. An address without scheme is reached over https:// when a CA
+bundle is given, else over http://.
 
 Payloads travel as raw application/octet-stream bodies (no base64). Objects are msgpack, which every
 language reads and which cannot run code when decoded (unlike pickle).
@@ -27,9 +19,8 @@ from __future__ import annotations
 import http.client
 import json
 import math
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Self, cast
+from typing import Self, cast
 
 import msgpack
 
@@ -41,15 +32,6 @@ from hulian.wire.codec import decode_reply
 PREFIX = "/v1/interconn/chan"
 OCTET = "application/octet-stream"
 POP_READ_MARGIN = 30.0  # the HTTP read timeout of a pop exceeds its wait by this much
-
-ENV_TRANSPORT = "system.transport"
-ENV_CA = "config.transport_ca"
-ENV_SESSION = "config.session_id"
-ENV_TOKEN = "config.token"
-ENV_SELF_ROLE = "config.self_role"
-ENV_TASK = "config.task_id"
-ENV_NODE_PREFIX = "config.node_id."
-ENV_INST_PREFIX = "config.inst_id."
 
 STREAM_SEQ = "stream_seq"
 STREAM_END = "stream_end"
@@ -72,14 +54,14 @@ class Channel:
     """Send to and receive from peers of one session through the local node (one keep-alive connection)."""
 
     def __init__(self, transport_url: str, session_id: str, token: str, self_node_id: str,
-                 parties: Mapping[str, str], task_id: str = "", ca_file: str | None = None,
-                 timeout: float = 60.0, inst_ids: Mapping[str, str] | None = None):
-        """`parties` maps "role.index" to node id, `inst_ids` "role.index" to institution id; `timeout`
-        bounds push and release calls (pops are bounded by their own timeout)."""
+                 parties: Mapping[str, str], topic: Callable[[str], str] | None = None,
+                 ca_file: str | None = None, timeout: float = 60.0, inst_ids: Mapping[str, str] | None = None):
+        """`parties` maps "role.index" to node id, `inst_ids` "role.index" to institution id; `topic` gives
+        a name's wire topic (task scoping); `timeout` bounds push and release calls (pops have their own)."""
         self.session_id = session_id
         self.self_node_id = self_node_id
         self.parties = dict(parties)
-        self.task_id = task_id
+        self._topic = topic
         self._insts = {self.parties[k]: v for k, v in (inst_ids or {}).items() if k in self.parties}
         self._used_topics: set[str] = set()
         scheme = "https" if ca_file else "http"
@@ -88,22 +70,6 @@ class Channel:
         self._timeout = timeout
         self._auth = {H.SESSION_ID: session_id, H.TOKEN: token}
         self._buffer = bytearray()  # recv_view's
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ, **kwargs: Any) -> Channel:
-        """A channel for a component container, from the scheduler's environment (see the module doc)."""
-        missing = [k for k in (ENV_TRANSPORT, ENV_SESSION, ENV_SELF_ROLE) if not env.get(k)]
-        if missing:
-            raise ValueError(f"component environment lacks {', '.join(missing)}; "
-                             "the scheduler must inject them")
-        parties = {k[len(ENV_NODE_PREFIX):]: v for k, v in env.items() if k.startswith(ENV_NODE_PREFIX)}
-        insts = {k[len(ENV_INST_PREFIX):]: v for k, v in env.items() if k.startswith(ENV_INST_PREFIX)}
-        self_role = env[ENV_SELF_ROLE].split(",")[0].strip()
-        if self_role not in parties:
-            raise ValueError(f"{ENV_SELF_ROLE}={self_role!r} has no {ENV_NODE_PREFIX}{self_role} "
-                             "in the environment")
-        return cls(env[ENV_TRANSPORT], env[ENV_SESSION], env.get(ENV_TOKEN, ""), parties[self_role], parties,
-                   task_id=env.get(ENV_TASK, ""), ca_file=env.get(ENV_CA) or None, inst_ids=insts, **kwargs)
 
     # ---- bytes ------------------------------------------------------------------------------------------
     def send(self, peer: str, topic: str, data: bytes | bytearray | memoryview) -> None:
@@ -163,7 +129,7 @@ class Channel:
         topic it used (the session stays open for the other tasks); an unscoped one releases the session."""
         if topic is not None:
             topics: list[str | None] = [self._wire_topic(topic)]
-        elif self.task_id:
+        elif self._topic is not None:
             topics = sorted(self._used_topics)
         else:
             topics = [None]
@@ -200,7 +166,7 @@ class Channel:
 
     def _wire_topic(self, topic: str) -> str:
         """Topics are scoped by task, so tasks sharing a session never read or release each other's data."""
-        wire = f"{self.task_id}.{topic}" if self.task_id else topic
+        wire = self._topic(topic) if self._topic is not None else topic
         self._used_topics.add(wire)
         return wire
 

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hulian.algorithms.ecdh_psi import handshake
+from hulian.algorithms.ecdh_psi.component import EcdhPsiParameters
 from hulian.algorithms.ecdh_psi.duals import dual_size, intersect, truncate
 from hulian.algorithms.ecdh_psi.errors import (
     HANDSHAKE_REFUSED,
@@ -21,12 +22,12 @@ from hulian.algorithms.ecdh_psi.params import (
     ParamError,
     PsiParams,
     build_suite,
-    from_component_env,
     parse_result_to,
 )
 from hulian.algorithms.ecdh_psi.prepare import index_duplicates
 from hulian.crypto.ecc import HashToCurveStrategy, HashType, PointOctetFormat
 from hulian.data.table import canonical_keys
+from hulian.sdk.params import ParameterError, parse
 from hulian.wire.interconnection.handshake import entry_pb2
 from hulian.wire.interconnection.handshake.algos.psi_pb2 import PsiDataIoProposal
 from hulian.wire.interconnection.handshake.protocol_family.ecc_pb2 import EccProtocolResult
@@ -57,17 +58,14 @@ def test_longest_name_wins():
 
 
 def test_component_env_parameters():
-    env = {"runtime.component.parameter.curve_type": '"sm2"',
-           "runtime.component.parameter.hash_type": "sha_256",
-           "runtime.component.parameter.hash2curve_strategy": "2",
-           "runtime.component.parameter.bit_length_after_truncated": "96",
-           "runtime.component.parameter.result_to_rank": "0",
-           "runtime.component.parameter.field_names": '["id", "phone"]'}
-    params, fields = from_component_env(env)
+    raw = {"curve_type": '"sm2"', "hash_type": "sha_256", "hash2curve_strategy": "2",
+           "bit_length_after_truncated": "96", "result_to_rank": "0", "field_names": '["id", "phone"]'}
+    declared = parse(EcdhPsiParameters, raw)
+    params, fields = declared.psi(), declared.field_names
     assert params.suite == SM2 and params.bit_length_after_truncated == 96 and params.result_to_rank == 0
     assert fields == ["id", "phone"]
-    with pytest.raises(ParamError, match="curve_type is missing"):
-        from_component_env({})
+    with pytest.raises(ParameterError, match="curve_type is missing"):
+        parse(EcdhPsiParameters, {})
 
 
 def _roundtrip(p0: PsiParams, p1: PsiParams) -> tuple[PsiParams, PsiParams]:

@@ -8,7 +8,10 @@ import time
 
 import pytest
 
+from hulian.federation import Scope
 from hulian.node.cluster import ClusterNode
+from hulian.sdk.env import ComponentEnv
+from hulian.sdk.runner import context_for
 from hulian.transport.channel import Channel, ChannelTimeout
 from tests.conftest import container_client, ptp_headers
 
@@ -20,7 +23,7 @@ MiB = 1 << 20
 
 
 def channel(node: ClusterNode, task_id: str = "task1") -> Channel:
-    return Channel(node.url, SESSION, node.admin_token, node.node_id, PARTIES, task_id=task_id,
+    return Channel(node.url, SESSION, node.admin_token, node.node_id, PARTIES, topic=Scope(task_id).wire_topic,
                    ca_file=node.ca_file)
 
 
@@ -74,8 +77,10 @@ def test_200_mib_message_arrives_intact_through_a_relay(make_cluster):
     """The acceptance case: node-a reaches node-c only through node-b."""
     a, _, c = make_cluster(3, relays=[("node-a", "node-c", "node-b")])
     parties = {"guest.0": a.node_id, "host.0": c.node_id}
-    ca = Channel(a.url, SESSION, a.admin_token, a.node_id, parties, task_id="task1", ca_file=a.ca_file)
-    cb = Channel(c.url, SESSION, c.admin_token, c.node_id, parties, task_id="task1", ca_file=c.ca_file)
+    ca = Channel(a.url, SESSION, a.admin_token, a.node_id, parties, topic=Scope("task1").wire_topic,
+                 ca_file=a.ca_file)
+    cb = Channel(c.url, SESSION, c.admin_token, c.node_id, parties, topic=Scope("task1").wire_topic,
+                 ca_file=c.ca_file)
     data, digest = bytearray(), hashlib.sha256()
     for _ in range(200 // 8):
         piece = os.urandom(8 * MiB)
@@ -130,10 +135,13 @@ def test_from_env(pair):
            "config.node_id.guest.0": "node-a", "config.node_id.host.0": "node-b",
            "config.inst_id.guest.0": "inst-a", "config.inst_id.host.0": "inst-b",
            "config.task_id": "task-env"}
-    with Channel.from_env(env) as ca, channel(b, "task-env") as cb:
+    ctx = context_for(ComponentEnv.read({**env, "system.storage": "file:///nonexistent"}))
+    with channel(b, "task-env") as cb:
+        ca = ctx.federation.channel
         assert ca.self_node_id == "node-a" and ca.parties == PARTIES
-        ca.send("host.0", "env", b"from env")
+        ctx.send_bytes(ctx.party("host.0"), "env", b"from env")
         assert cb.recv("guest.0", "env", timeout=10) == b"from env"
+    ctx.close()
 
 
 def wait_queued(node: ClusterNode, topic: str) -> None:

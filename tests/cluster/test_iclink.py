@@ -10,9 +10,12 @@ import pytest
 import yaml
 
 from hulian.crypto import tokens
+from hulian.federation import Scope
 from hulian.node.cluster import ClusterNode
+from hulian.sdk.env import ComponentEnv
 from hulian.transport.iclink import LinkError, LinkOptions
-from hulian.transport.iclink.ptp_link import Party, PtpLink, decode_outbound
+from hulian.transport.iclink.ptp_link import PtpLink, decode_outbound
+from hulian.transport.party import Party
 from hulian.wire.interconnection.link import blackbox_pb2
 from tests.conftest import container_client
 
@@ -34,6 +37,15 @@ def env_of(node: ClusterNode, role: str, nodes: list[ClusterNode]) -> dict[str, 
             "config.inst_id.guest.0": nodes[0].inst_id, "config.inst_id.host.0": nodes[1].inst_id}
 
 
+def link_from_env(environ: dict[str, str], options: LinkOptions) -> PtpLink:
+    """The link a component gets, read from its environment as the SDK reads it."""
+    env = ComponentEnv.read(environ)
+    ranks = [p.party_id for p in env.parties]
+    return PtpLink.connect(env.transport, env.parties, ranks.index(env.self_role), env.session_id, env.token,
+                           env.trace_id, env.transport_ca or None, options,
+                           topic=Scope(link_scope=env.topic_scope).link_topic)
+
+
 def test_ptp_link_both_directions_chunked_and_spawned(make_cluster):
     a, b = make_cluster(2)
     big = os.urandom(3 * MiB + 123)
@@ -41,7 +53,7 @@ def test_ptp_link_both_directions_chunked_and_spawned(make_cluster):
     results: dict[str, object] = {}
 
     def guest() -> None:
-        with PtpLink.from_env(env_of(a, "guest.0", [a, b]), options=opts) as link:
+        with link_from_env(env_of(a, "guest.0", [a, b]), opts) as link:
             assert (link.rank, link.world_size) == (0, 2)
             link.send(1, b"hello host")
             link.send(1, big)
@@ -51,7 +63,7 @@ def test_ptp_link_both_directions_chunked_and_spawned(make_cluster):
             results["guest"] = (link.recv(1), sub.recv(1))
 
     def host() -> None:
-        with PtpLink.from_env(env_of(b, "host.0", [a, b]), options=opts) as link:
+        with link_from_env(env_of(b, "host.0", [a, b]), opts) as link:
             assert link.rank == 1
             first, second = link.recv(0), link.recv(0)
             sub = link.spawn()

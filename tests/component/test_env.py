@@ -5,7 +5,9 @@ import json
 
 from hulian.component.env import NodeEndpoints, build_env, is_secret, loggable
 from hulian.component.launch import TaskLaunch
-from hulian.transport.iclink.ptp_link import Party, PtpCarrier, link_topic
+from hulian.federation import Scope
+from hulian.transport.iclink.ptp_link import PtpCarrier, yacl_topic
+from hulian.transport.party import Party
 from hulian.wire import headers as H
 
 NODE = NodeEndpoints("file:///srv/storage", "https://127.0.0.1:7304", "/etc/hulian/ca.pem")
@@ -68,10 +70,11 @@ def test_loggable_masks_secrets() -> None:
 
 def test_link_topics_are_task_scoped() -> None:
     parties = [Party("guest.0", "node-a"), Party("host.0", "node-b")]
-    a = PtpCarrier("http://127.0.0.1:1", parties, 0, "session_j1", topic_scope="task-1")
-    b = PtpCarrier("http://127.0.0.1:1", parties, 1, "session_j1", topic_scope="task-2")
+    a = PtpCarrier("http://127.0.0.1:1", parties, 0, "session_j1", topic=Scope(link_scope="task-1").link_topic)
+    b = PtpCarrier("http://127.0.0.1:1", parties, 1, "session_j1", topic=Scope(link_scope="task-2").link_topic)
     plain = PtpCarrier("http://127.0.0.1:1", parties, 0, "session_j1")
     assert a._push_headers[1][H.TOPIC] == "task-1:guest.0-host.0"
     assert a._pop_headers[1][H.TOPIC] == "task-1:host.0-guest.0"
     assert b._push_headers[0][H.TOPIC] == "task-2:host.0-guest.0" != a._pop_headers[1][H.TOPIC]
-    assert plain._push_headers[1][H.TOPIC] == link_topic("guest.0", "host.0") == "guest.0-host.0"
+    assert plain._push_headers[1][H.TOPIC] == yacl_topic("guest.0", "host.0") == "guest.0-host.0"
+    assert Scope().link_topic("guest.0", "host.0") == "guest.0-host.0"

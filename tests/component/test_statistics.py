@@ -9,9 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hulian.algorithms.statistics import component, stats
+from hulian.algorithms.statistics import stats
+from hulian.algorithms.statistics.component import statistics
 from hulian.algorithms.statistics.stats import quantile_name, summarize
 from hulian.data.table import read_batches
+from hulian.sdk.runner import run
 
 
 def _table(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
@@ -89,12 +91,12 @@ def test_component_main(tmp_path: Path, capsys) -> None:
            "config.session_id": "session_j9", "runtime.component.parameter.columns": '["x"]',
            "runtime.component.parameter.quantiles": "[0.5]",
            "runtime.component.input.data": json.dumps({"namespace": "ns", "name": "t"})}
-    assert component.main(env) == 0
+    assert run(statistics, env) == 0
     out = json.loads(capsys.readouterr().out)
     assert list(out["columns"]) == ["x"] and out["output_address"] == {"namespace": "j9-guest-0", "name": "t9-report"}
     assert out["columns"]["x"]["q50"] == pytest.approx(np.median(x))
     stored = json.loads((tmp_path / "st" / "j9-guest-0" / "t9-report" / "data_0").read_text())
     assert stored["columns"]["x"]["count"] == 1000
-    assert component.main({**env, "runtime.component.parameter.quantiles": "[2]"}) == 1
+    assert run(statistics, {**env, "runtime.component.parameter.quantiles": "[2]"}) == 1
     assert "must lie in [0, 1]" in capsys.readouterr().err
-    assert component.main({k: v for k, v in env.items() if "input" not in k}) == 1
+    assert run(statistics, {k: v for k, v in env.items() if "input" not in k}) == 1

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from hulian.algorithms.statistics import component as statistics
+from hulian.algorithms.statistics.component import statistics
 from hulian.data.registry import dataset_info, list_datasets, register_dataset
 from hulian.data.storage import FileStorage, S3Storage, StorageError, open_storage, redact
 from hulian.data.table import TableSource
 from hulian.node.cluster import free_port
+from hulian.sdk.runner import run
 
 pytest.importorskip("boto3")
 pytest.importorskip("moto")
@@ -114,7 +115,7 @@ def test_statistics_component_on_s3(s3_url: str, csv_file: Path, capsys) -> None
            "config.session_id": "session_j1",
            "runtime.component.input.data": json.dumps({"namespace": "bank", "name": "stats-in"}),
            "runtime.component.output.report": json.dumps({"namespace": "j1-host-0", "name": "t1-report"})}
-    assert statistics.main(env) == 0
+    assert run(statistics, env) == 0
     printed = json.loads(capsys.readouterr().out)
     stored = json.loads(storage.input_path("j1-host-0", "t1-report").read_text())
     storage.close()

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import pytest
 
-from hulian.algorithms.statistics.description import DESCRIPTION as STATISTICS
+from hulian.algorithms.statistics.component import statistics
 from hulian.node.cluster import free_ports
 from tests.conftest import IN_CI
 from tests.fateflow import pairing
@@ -71,7 +71,7 @@ def make_site(fate_kit: Path, tmp_path: Path) -> Iterator[Callable[..., Site]]:
         cleanups.append(lambda: pairing.stop(paired))
         fate.start()
         pairing.start(paired)
-        fate.register_provider({"statistics": STATISTICS})
+        fate.register_provider({"statistics": statistics.description})
         return Site(fate, paired, gateway)
 
     yield make

@@ -1,5 +1,6 @@
 import sys
 
-from hulian.algorithms.ecdh_psi.component import main
+from hulian.algorithms.ecdh_psi.component import ecdh_psi
+from hulian.sdk.runner import run
 
-sys.exit(main())
+sys.exit(run(ecdh_psi))

@@ -1,63 +1,59 @@
-"""The `ecdh_psi` BFIA component: run by a node's component layer with the standard environment, it talks to
-the other party through the local node's PTP transport (SecretFlow's black-box link framing), with the
-parameters the job's CONF gave both parties (no handshake, as the reference implementation's BFIA mode).
-
-Environment read (beyond the link's, see `hulian.transport.iclink.ptp_link`):
-- `runtime.component.parameter.*`: curve_type, hash_type, hash2curve_strategy, point_octet_format,
-  bit_length_after_truncated, result_to_rank, field_names, compat, recv_timeout (seconds, default 120);
-- `runtime.component.input.data` (else the first input given): the party's dataset {"namespace","name"};
-- `runtime.component.output.result` (else the first output given): where the intersecting rows go (default namespace
-  `<job_id>-<role>-<index>`, name `<task_id>-result`);
-- `system.storage`: `file:///path` or `s3://host:port?username=&password=&bucket=`.
-
-Exit status 0 with the JSON report on stdout, or 1 with the error on stderr (the component layer reports
-both); stdout/stderr are the task log.
+"""The `ecdh_psi` BFIA component: it talks to the other party through the local node's PTP transport
+(SecretFlow's black-box link framing), with the parameters the job's CONF gave both parties (no handshake, as
+the reference implementation's BFIA mode). Input `data` (the party's table), output `result` (its rows whose
+key is in the intersection); the report is the run's `PsiReport` with the output's address.
 """
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Mapping
+from dataclasses import dataclass
 
-from hulian.algorithms.ecdh_psi.errors import PsiError
-from hulian.algorithms.ecdh_psi.params import ParamError, from_component_env
+from hulian.algorithms.ecdh_psi.params import ALL_RANKS, Compat, PsiParams, build_suite, parse_result_to
 from hulian.algorithms.ecdh_psi.run import run_and_close
-from hulian.component.entry import component_main, input_address, output_address
-from hulian.data.storage import StorageError, storage_from_env
-from hulian.data.table import TableError, TableSource
-from hulian.transport.iclink import LinkError, LinkOptions
-from hulian.transport.iclink.ptp_link import PtpLink
+from hulian.sdk import Data, TaskContext, component, param
 
 NAME = "ecdh_psi"
 ROLES = ("guest", "host")  # the two parties; a job's other roles (an arbiter) take no part
-INPUT_KEY = "data"
-OUTPUT_KEY = "result"
-DEFAULT_RECV_TIMEOUT = 120.0
 
 
-def run(env: Mapping[str, str]) -> dict:
+@dataclass(frozen=True)
+class EcdhPsiParameters:
+    curve_type: str = param(description="curve: curve25519 (1) or sm2 (2)", binding=["curve25519", "sm2"],
+                            suggested="curve25519")
+    hash_type: str | None = param(None, description="hash to the curve's field: sha_256, sha_512, sm3 (default "
+                                  "per curve)", binding=["sha_256", "sha_512", "sm3"])
+    hash2curve_strategy: str | None = param(None, description="direct_hash_as_point_x, try_and_increment, "
+                                            "try_and_rehash, ell2_ro (default per curve)")
+    point_octet_format: str | None = param(None, description="uncompressed, x962_compressed (default per curve)")
+    bit_length_after_truncated: int = param(-1, description="bits of the dual ciphertexts compared; -1 = whole "
+                                            "point")
+    result_to_rank: str = param("-1", description="who learns the intersection: -1 all, 0 or 1", spec_type="int")
+    field_names: list[str] = param(["id"], description="key column(s): JSON list or comma-separated",
+                                   spec_type="string", aliases=["fields"])
+    compat: str = param(Compat.STANDARD.value, description="standard, or secretflow (SecretFlow's 12-byte duals "
+                        "and Elligator2 DST)", choices=[c.value for c in Compat])
+    recv_timeout: float = param(120.0, description="seconds to wait for each message of the peer", ge=0.001)
+
+    def psi(self) -> PsiParams:
+        """The run's parameters; ParamError (naming the parameter) for a value PSI cannot use."""
+        suite = build_suite(self.curve_type, self.hash_type, self.hash2curve_strategy, self.point_octet_format)
+        return PsiParams(suite, self.bit_length_after_truncated, parse_result_to(self.result_to_rank)
+                         if self.result_to_rank else ALL_RANKS, Compat(self.compat))
+
+
+@component(
+    name=NAME, title="ECDH-PSI", roles=ROLES,
+    summary="Private set intersection by ECDH (PPCA ECDH-PSI v2 open algorithm protocol), black-box mode through "
+            "the node's transport; each party gets its rows whose key is in the intersection (docs/psi.md).",
+    params=EcdhPsiParameters,
+    inputs=[Data("data", "the party's table (CSV or Parquet)", formats=("csv", "parquet"))],
+    outputs=[Data("result", "the party's rows whose key is in the intersection")])
+def ecdh_psi(ctx: TaskContext, params: EcdhPsiParameters) -> dict:
     """Run this party's side; returns the report (raises on failure)."""
-    params, fields = from_component_env(env)
-    in_address = input_address(env, INPUT_KEY)
-    storage = storage_from_env(env)
-    try:
-        source = TableSource(storage.input_path(*in_address), fields)
-        out_ns, out_name = output_address(env, OUTPUT_KEY, "psi")
-        timeout = float(env.get("runtime.component.parameter.recv_timeout") or DEFAULT_RECV_TIMEOUT)
-        link = PtpLink.from_env(env, roles=ROLES, options=LinkOptions(recv_timeout=timeout))
-        report = run_and_close(link, params, source, storage.output_path(out_ns, out_name), negotiate=False,
-                               timeout=timeout)
-        if report.output is not None:
-            storage.write_metadata(out_ns, out_name, {"columns": source.columns, "count": report.output_rows,
-                                                      "format": "csv", "source": NAME})
-    finally:
-        storage.close()
-    return {**report.as_dict(), "output_address": {"namespace": out_ns, "name": out_name}}
-
-
-def main(env: Mapping[str, str] = os.environ) -> int:
-    return component_main(NAME, run, (PsiError, LinkError, ParamError, StorageError, TableError, ValueError), env)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    psi = params.psi()
+    source = ctx.input("data").source([f.strip() for f in params.field_names if f.strip()])
+    out = ctx.output("result")
+    link = ctx.link(ROLES, params.recv_timeout)
+    report = run_and_close(link, psi, source, out.path, negotiate=False, timeout=params.recv_timeout)
+    if report.output is not None:
+        out.finish({"columns": source.columns, "count": report.output_rows, "format": "csv", "source": NAME})
+    return {**report.as_dict(), "output_address": out.address}

@@ -1,13 +1,11 @@
-"""ECDH-PSI parameters: the negotiated suite, truncation and result receivers, from a CLI, a BFIA component
-environment (`runtime.component.parameter.*`, no handshake) or a handshake result.
+"""ECDH-PSI parameters: the negotiated suite, truncation and result receivers, from a CLI, the component's
+declared parameters (`component.EcdhPsiParameters`, no handshake) or a handshake result.
 
 Enum values are accepted as the standard's numbers ("1"), its names ("CURVE_TYPE_CURVE25519", "CURVE25519")
 and the reference implementation's lower-case names ("curve25519", "sha_256", "sm3").
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 
@@ -25,7 +23,6 @@ RANKS = (0, 1)   # two-party PSI
 X_BYTES = 32     # both curves (Curve25519 u, SM2 x) have 256-bit coordinates: truncation keeps 1..256 bits
 SECRETFLOW_DUAL_BYTES = 12  # SecretFlow's deployed code compares the last 12 bytes whatever was negotiated
 BATCH_SIZE = 4096           # items per EcdhPsiCipherBatch, as SecretFlow's IC-era code sends
-PARAM_PREFIX = "runtime.component.parameter."
 
 
 class Compat(StrEnum):
@@ -127,37 +124,3 @@ def parse_result_to(value: object) -> int:
     if text.isdigit():
         return int(text)
     raise ParamError(f"result_to_rank={value!r}: use -1 (all parties), 0 or 1")
-
-
-def _param(env: Mapping[str, str], name: str) -> object:
-    """The parameter's value: JSON-decoded (the component spec JSON-encodes them), else the plain string."""
-    raw = env.get(PARAM_PREFIX + name)
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
-
-
-def from_component_env(env: Mapping[str, str]) -> tuple[PsiParams, list[str]]:
-    """BFIA mode (no handshake): parameters and key columns from `runtime.component.parameter.*`."""
-    curve = _param(env, "curve_type")
-    if curve is None:
-        raise ParamError(f"{PARAM_PREFIX}curve_type is missing; set it to curve25519 (1) or sm2 (2)")
-    suite = build_suite(curve, _param(env, "hash_type"), _param(env, "hash2curve_strategy"),
-                        _param(env, "point_octet_format"))
-    bits = _param(env, "bit_length_after_truncated")
-    result = _param(env, "result_to_rank")
-    compat = str(_param(env, "compat") or Compat.STANDARD)
-    if compat not in (Compat.STANDARD, Compat.SECRETFLOW):
-        raise ParamError(f"{PARAM_PREFIX}compat={compat!r}: use standard or secretflow")
-    fields = _param(env, "field_names") or _param(env, "fields") or "id"
-    names = fields if isinstance(fields, list) else str(fields).split(",")
-    try:
-        truncation = int(bits) if bits not in (None, "") else -1
-    except (TypeError, ValueError):
-        raise ParamError(f"{PARAM_PREFIX}bit_length_after_truncated={bits!r}: use -1 or a number of bits") from None
-    params = PsiParams(suite, truncation,
-                 parse_result_to(result) if result is not None else ALL_RANKS, Compat(compat))
-    return params, [str(n).strip() for n in names if str(n).strip()]

@@ -1,5 +1,6 @@
 import sys
 
-from hulian.algorithms.statistics.component import main
+from hulian.algorithms.statistics.component import statistics
+from hulian.sdk.runner import run
 
-sys.exit(main())
+sys.exit(run(statistics))

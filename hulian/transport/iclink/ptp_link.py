@@ -23,17 +23,17 @@ Environment (the BFIA component contract, as yacl reads it):
 | `config.inst_id.<party>` | institution ids (yacl requires them; we send them when present) |
 | `config.transport_ca` | hulian extension: CA bundle for an https transport |
 | `config.topic_scope` | hulian extension: topics become `<scope>:<from>-<to>` (the node sets the task id) |
+
+The SDK reads that environment (`hulian.sdk.env`) and builds the link through `hulian.federation`, which
+also decides the topics (`hulian.federation.topics`); this module takes them as a function of the two parties.
 """
 from __future__ import annotations
 
 import http.client
 import logging
-import os
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from google.protobuf.message import DecodeError
 
@@ -42,6 +42,7 @@ from hulian.transport.http11 import KeepAliveClient
 from hulian.transport.iclink.errors import CarrierError
 from hulian.transport.iclink.link import IcLink
 from hulian.transport.iclink.session import Carrier, LinkOptions, Session
+from hulian.transport.party import Party
 from hulian.wire import headers as H
 from hulian.wire import ptp_pb2
 from hulian.wire.interconnection.link import blackbox_pb2
@@ -52,14 +53,6 @@ log = logging.getLogger("hulian.iclink")
 PREFIX = "/v1/interconn/chan/"
 PROVIDER_HEADER = H.ALIASES[H.TECH_PROVIDER][0]  # yacl's spelling, x-ptp-tecn-provider-code
 POP_READ_MARGIN = 10.0
-ENV_NODE, ENV_INST = "config.node_id.", "config.inst_id."
-
-
-@dataclass(frozen=True)
-class Party:
-    party_id: str  # "guest.0": names topics
-    node_id: str  # routes messages
-    inst_id: str = ""
 
 
 def decode_outbound(body: bytes | bytearray) -> tuple[str, str, bytes]:
@@ -76,14 +69,15 @@ def decode_outbound(body: bytes | bytearray) -> tuple[str, str, bytes]:
                        f"{data[:60]!r}); is system.transport a BFIA transport?", retryable=False)
 
 
-def link_topic(sender: str, receiver: str, scope: str = "") -> str:
-    """The topic of sender's messages to receiver: yacl's `{from}-{to}`, prefixed by `scope` when given."""
-    return f"{scope}:{sender}-{receiver}" if scope else f"{sender}-{receiver}"
+def yacl_topic(sender: str, receiver: str) -> str:
+    """yacl's topic of sender's messages to receiver."""
+    return f"{sender}-{receiver}"
 
 
 class PtpCarrier(Carrier):
     def __init__(self, transport: str, parties: Sequence[Party], rank: int, session_id: str, token: str = "",
-                 trace_id: str = "", ca_file: str | None = None, pop_timeout_s: int = 1, topic_scope: str = ""):
+                 trace_id: str = "", ca_file: str | None = None, pop_timeout_s: int = 1,
+                 topic: Callable[[str, str], str] = yacl_topic):
         url = transport if "://" in transport else f"{'https' if ca_file else 'http'}://{transport}"
         self.url, self.parties, self.rank = url, list(parties), rank
         self._ca, self._pop_timeout = ca_file, pop_timeout_s
@@ -97,8 +91,8 @@ class PtpCarrier(Carrier):
                 continue
             peer = {**base, H.TARGET_NODE: p.node_id, H.TARGET_INST: p.inst_id}
             peer = {k: v for k, v in peer.items() if v}
-            self._push_headers[r] = {**peer, H.TOPIC: link_topic(me.party_id, p.party_id, topic_scope)}
-            self._pop_headers[r] = {**peer, H.TOPIC: link_topic(p.party_id, me.party_id, topic_scope)}
+            self._push_headers[r] = {**peer, H.TOPIC: topic(me.party_id, p.party_id)}
+            self._pop_headers[r] = {**peer, H.TOPIC: topic(p.party_id, me.party_id)}
         self._local = threading.local()
         self._push_clients: list[KeepAliveClient] = []  # every thread's, closed at stop
         self._clients_lock = threading.Lock()
@@ -188,10 +182,9 @@ class PtpLink(IcLink):
     @classmethod
     def connect(cls, transport: str, parties: Sequence[Party], rank: int, session_id: str, token: str = "",
                 trace_id: str = "", ca_file: str | None = None, options: LinkOptions | None = None,
-                handshake: bool = True, topic_scope: str = "") -> PtpLink:
+                handshake: bool = True, topic: Callable[[str, str], str] = yacl_topic) -> PtpLink:
         """The root link of `parties[rank]`; `handshake` runs yacl's connect exchange (ConnectToMesh)."""
-        carrier = PtpCarrier(transport, parties, rank, session_id, token, trace_id, ca_file,
-                             topic_scope=topic_scope)
+        carrier = PtpCarrier(transport, parties, rank, session_id, token, trace_id, ca_file, topic=topic)
         session = Session(rank, len(parties), carrier, options or LinkOptions())
         try:
             carrier.start(session)
@@ -201,31 +194,3 @@ class PtpLink(IcLink):
             session.abort("the connect handshake failed")
             raise
         return cls(session)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ, roles: Collection[str] | None = None,
-                 **kwargs: Any) -> PtpLink:
-        """The link of a component container, from the BFIA environment (module doc); ranks as yacl's.
-        `roles` keeps only the parties of those roles (the job may have more, e.g. an arbiter a two-party
-        algorithm does not talk to)."""
-        parties, rank = parties_from_env(env, roles)
-        missing = [k for k in ("system.transport", "config.session_id") if not env.get(k)]
-        if missing:
-            raise ValueError(f"component environment lacks {', '.join(missing)}; the scheduler must inject them")
-        return cls.connect(env["system.transport"], parties, rank, env["config.session_id"],
-                           env.get("config.token", ""), env.get("config.trace_id", ""),
-                           env.get("config.transport_ca") or None,
-                           **{"topic_scope": env.get("config.topic_scope", ""), **kwargs})
-
-
-def parties_from_env(env: Mapping[str, str], roles: Collection[str] | None = None) -> tuple[list[Party], int]:
-    """(parties in rank order, own rank): parties sorted by id, as yacl's GetPartyNodeInfoFromEnv; only those
-    whose role ("guest" of "guest.0") is in `roles` when given."""
-    nodes = {k[len(ENV_NODE):]: v for k, v in env.items() if k.startswith(ENV_NODE)
-             and (roles is None or k[len(ENV_NODE):].split(".")[0] in roles)}
-    me = env.get("config.self_role", "").split(",")[0].strip()
-    if me not in nodes:
-        raise ValueError(f"config.self_role={me!r} has no {ENV_NODE}{me} in the environment "
-                         f"(parties: {sorted(nodes)})")
-    parties = [Party(pid, nodes[pid], env.get(ENV_INST + pid, "")) for pid in sorted(nodes)]
-    return parties, sorted(nodes).index(me)

@@ -1,0 +1,5 @@
+import sys
+
+from hulian.sdk.runner import main
+
+sys.exit(main())
