@@ -37,6 +37,7 @@ proto: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check hulian tests bench examples
+	$(BIN)/lint-imports --no-cache pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python bench/transport.py

@@ -28,7 +28,7 @@ from hulian.algorithms.ecdh_psi.params import PsiParams
 from hulian.algorithms.ecdh_psi.prepare import Prepared
 from hulian.crypto.ecc import InvalidPoint
 from hulian.engine.pool import ordered_map
-from hulian.transport.iclink import Link, LinkError
+from hulian.sdk import Link, LinkError
 from hulian.wire.interconnection.runtime.ecdh_psi_pb2 import EcdhPsiCipherBatch
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from hulian.algorithms.ecdh_psi import workers
-from hulian.data.table import TableSource
 from hulian.engine.pool import ordered_map
+from hulian.sdk import TableSource
 
 READ_ROWS = 65536  # rows read back from the spill file at a time
 SCAN_ROWS = 1 << 20  # rows compared at a time while grouping

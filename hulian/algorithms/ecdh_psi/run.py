@@ -23,9 +23,8 @@ from hulian.algorithms.ecdh_psi.params import PsiParams
 from hulian.algorithms.ecdh_psi.prepare import prepare
 from hulian.algorithms.ecdh_psi.workers import curve_pool
 from hulian.crypto.ecc import BackendUnavailable, EcdhCipher, UnsupportedSuite, open_cipher
-from hulian.data.table import TableSource
 from hulian.engine.pool import default_workers
-from hulian.transport.iclink import Link, LinkError
+from hulian.sdk import Link, LinkError, TableSource
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The BFIA control plane."""
