@@ -12,7 +12,6 @@ read as it is.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import urllib.parse
@@ -21,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-ENV_STORAGE = "system.storage"
 DATA_FILE = "data_0"
 DATA_PREFIX = "data_"
 METADATA_FILE = "metadata"
@@ -268,14 +266,6 @@ def open_storage(url: str, cache_dir: Path | None = None) -> Storage:
         return S3Storage.from_url(url, cache_dir)
     raise StorageError(f"storage {redact(url)!r}: only file:///path and s3://host:port?... are supported "
                        "(hdfs:// is not)")
-
-
-def storage_from_env(env: Mapping[str, str] = os.environ) -> Storage:
-    """The storage a component was given in `system.storage`."""
-    url = env.get(ENV_STORAGE, "")
-    if not url:
-        raise StorageError(f"{ENV_STORAGE} is not set; the scheduler must inject it")
-    return open_storage(url)
 
 
 def redact(url: str) -> str:
