@@ -24,20 +24,30 @@ class Reporter:
         self._verify: str | bool = ca_file or True
         self._metrics: dict[str, Any] = {}
         self._last = 0.0
+        self._unsent = False
         self._lock = threading.Lock()
 
-    def report(self, progress: float | None = None, force: bool = False, **metrics: float | int | str) -> None:
-        """Record `progress` (0..1) and `metrics`; send them at most once a second unless `force`."""
+    def report(self, progress: float | None = None, **metrics: float | int | str) -> None:
+        """Record `progress` (0..1) and `metrics`; sent at most once a second (`flush` sends the rest)."""
         if progress is not None and not 0.0 <= progress <= 1.0:
             raise ValueError(f"progress {progress!r}: a fraction in [0, 1]")
         with self._lock:
             self._metrics.update(metrics)
             if progress is not None:
                 self._body["progress"] = progress
+            self._unsent = True
+        self._send(force=False)
+
+    def flush(self) -> None:
+        """Send what was recorded and not sent yet (at the end of a run)."""
+        self._send(force=True)
+
+    def _send(self, force: bool) -> None:
+        with self._lock:
             now = time.monotonic()
-            if not self._url or (not force and now - self._last < MIN_INTERVAL):
+            if not self._url or not self._unsent or (not force and now - self._last < MIN_INTERVAL):
                 return
-            self._last = now
+            self._last, self._unsent = now, False
             body = {**self._body, "metrics": dict(self._metrics)}
         try:
             httpx.post(self._url, json=body, headers=self._headers, verify=self._verify, timeout=TIMEOUT,

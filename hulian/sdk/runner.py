@@ -79,6 +79,7 @@ def run(component: Component, environ: Mapping[str, str] = os.environ) -> int:
     try:
         ctx = context_for(ComponentEnv.read(environ))
         report = component(ctx)
+        ctx.reporter.flush()
     except EXPECTED as e:
         print(f"{component.name} failed: {e}", file=sys.stderr)
         return 1

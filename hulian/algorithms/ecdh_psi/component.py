@@ -53,7 +53,15 @@ def ecdh_psi(ctx: TaskContext, params: EcdhPsiParameters) -> dict:
     source = ctx.input("data").source([f.strip() for f in params.field_names if f.strip()])
     out = ctx.output("result")
     link = ctx.link(ROLES, params.recv_timeout)
-    report = run_and_close(link, psi, source, out.path, negotiate=False, timeout=params.recv_timeout)
+    counts: dict[str, int] = {}
+
+    def progress(stage: str, n: int) -> None:
+        counts[stage] = counts.get(stage, 0) + n
+        ctx.progress(**{f"items_{stage.replace('.', '_')}": counts[stage]})
+
+    report = run_and_close(link, psi, source, out.path, negotiate=False, timeout=params.recv_timeout,
+                           progress=progress)
+    ctx.progress(1.0, intersection_items=report.intersection_items or 0)
     if report.output is not None:
         out.finish({"columns": source.columns, "count": report.output_rows, "format": "csv", "source": NAME})
     return {**report.as_dict(), "output_address": out.address}
