@@ -15,14 +15,15 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from hulian.component.progress import MAX_METRICS, MAX_NAME, MAX_TEXT
 from hulian.control import errors as control_errors
 from hulian.control import paths as P
 from hulian.control.api import is_admin
@@ -144,6 +145,18 @@ class TaskState(_Open):
     role: str = ""
     status: str = Field(description="RUNNING, SUCCESS or FAILED")
     message: str = ""
+
+
+class ComponentCallback(TaskState):
+    """hulian's extension of a component's callback: how far it is, kept with the run and shown in the job's
+    status."""
+
+    progress: float | None = Field(None, ge=0, le=1, description="hulian: the fraction done, 0..1")
+    metrics: dict[Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)],
+                  float | Annotated[str, StringConstraints(max_length=MAX_TEXT)]] = Field(
+        default_factory=dict, max_length=MAX_METRICS,
+        description=f"hulian: named numbers or strings (at most {MAX_METRICS}; names up to {MAX_NAME} characters, "
+                    f"strings up to {MAX_TEXT}); each report updates the ones it names")
 
 
 class AuditConfirm(_Open):
@@ -355,7 +368,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("post", P.NS_CALLBACK): Operation("a component reports its task's state (its session token or the admin's)",
                                        params=(_header(H.SESSION_ID, "the task's session"),
                                                _header(H.TOKEN, "the task's session token")),
-                                       body=_json_body(TaskState), security=[{}, *ADMIN]),
+                                       body=_json_body(ComponentCallback), security=[{}, *ADMIN]),
     ("post", P.NS_DATASET_UPLOAD): Operation(
         "hulian: register the body (CSV or Parquet) as dataset namespace#name",
         params=(_query("namespace", "dataset namespace", required=True), _query("name", "dataset name", True),
