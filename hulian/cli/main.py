@@ -7,6 +7,7 @@ import typer
 
 from hulian.cli.platform import CaOpt, ClusterOpt, NodeOpt, TokenOpt, data_app, job_app, node_health
 from hulian.cli.psi import psi
+from hulian.cli.tables import render, table
 
 app = typer.Typer(help="hulian (互联): a BFIA-interoperable privacy-computing node", no_args_is_help=True)
 node_app = typer.Typer(help="Run a node.", no_args_is_help=True)
@@ -60,8 +61,7 @@ def cluster_up(
 
     started = cluster.up(directory, nodes, [_relay(r) for r in relay],
                          extra={"transport": {"backend": backend}} if backend != "sql" else None)
-    for n in started:
-        typer.echo(f"{n.node_id}  {n.url}  pid {n.pid}")
+    typer.echo(render(table(["node", "url", "pid"], [[n.node_id, n.url, n.pid] for n in started])))
     typer.echo(f"wrote {directory / 'cluster.json'}")
 
 

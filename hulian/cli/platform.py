@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import typer
 
+from hulian.cli.tables import indented, render, table
 from hulian.control import paths as P
 
 data_app = typer.Typer(help="Datasets on a node.", no_args_is_help=True)
@@ -93,8 +94,10 @@ def data_add(file: Path = typer.Option(..., "--file", exists=True, dir_okay=Fals
 @data_app.command("list")
 def data_list(node: str = NodeOpt, cluster: Path = ClusterOpt, ca: str = CaOpt, token: str = TokenOpt) -> None:
     """The datasets registered on the node."""
-    for m in _call(_target(node, cluster, ca, token), "GET", P.NS_DATASET_LIST):
-        typer.echo(f"{m['namespace']}#{m['name']}  {m.get('count', '?')} rows  {', '.join(m.get('columns', []))}")
+    datasets = _call(_target(node, cluster, ca, token), "GET", P.NS_DATASET_LIST)
+    typer.echo(render(table(["dataset", "rows", "columns"],
+                            [[f"{m['namespace']}#{m['name']}", m.get("count", "?"), ", ".join(m.get("columns", []))]
+                             for m in datasets])))
 
 
 @job_app.command("submit")
@@ -109,22 +112,41 @@ def job_submit(dag: Path = typer.Option(..., "--dag", exists=True),
     typer.echo(_call(_target(node, cluster, ca, token), "POST", P.NS_CREATE_ALL, json_body=body)["job_id"])
 
 
+def _progress(task: dict, states: list) -> float | None:
+    """The task's progress: its own, else the mean of what its parties reported (None when none did)."""
+    if isinstance(task.get("progress"), int | float):
+        return float(task["progress"])
+    values = [s["progress"] for s in states if isinstance(s, dict) and isinstance(s.get("progress"), int | float)]
+    return sum(values) / len(values) if values else None
+
+
+def _metrics(metrics: Any) -> str:
+    return " ".join(f"{k}={v}" for k, v in metrics.items()) if isinstance(metrics, dict) else ""
+
+
 def status_table(data: dict) -> str:
-    """Tasks x parties with their states, and the job's state and message."""
+    """Tasks x parties with their states (and progress when reported), the job's state and message; below
+    the table each party's error message and metrics."""
     tasks = data.get("tasks") or []
     parties = sorted({p for t in tasks for p in (t.get("parties") or {})})
-    lines = [f"job {data.get('job_id', '')}: {data.get('job_status')}"
-             + (f" — {data['message']}" if data.get("message") else "")]
-    width = max([len(t["task_name"]) for t in tasks] + [4])
-    lines.append(f"  {'task':<{width}}  {'state':<8}  " + "  ".join(f"{p:<12}" for p in parties))
+    head = (f"job {data.get('job_id', '')}: {data.get('job_status')}"
+            + (f" — {data['message']}" if data.get("message") else ""))
+    rows, notes = [], []
     for t in tasks:
         states = [(t.get("parties") or {}).get(p, {}) for p in parties]
         cells = [(s.get("status", "-") if isinstance(s, dict) else str(s)) for s in states]
-        lines.append(f"  {t['task_name']:<{width}}  {t['status']:<8}  " + "  ".join(f"{c:<12}" for c in cells))
-        errors = [f"{p}: {s.get('message')}" for p, s in zip(parties, states, strict=True)
-                  if isinstance(s, dict) and s.get("message")]
-        lines.extend(f"      {e}" for e in errors)
-    return "\n".join(lines)
+        progress = _progress(t, states)
+        rows.append([t["task_name"], t["status"], *cells, "-" if progress is None else f"{progress:.0%}"])
+        if _metrics(t.get("metrics")):
+            notes.append(f"    {t['task_name']}: {_metrics(t['metrics'])}")
+        for p, s in zip(parties, states, strict=True):
+            if isinstance(s, dict):
+                said = (s.get("message"), _metrics(s.get("metrics")))
+                notes.extend(f"    {t['task_name']} {p}: {text}" for text in said if text)
+    with_progress = any(r[-1] != "-" for r in rows)
+    headers = ["task", "state", *parties] + (["progress"] if with_progress else [])
+    grid = table(headers, [r if with_progress else r[:-1] for r in rows])
+    return render(head, indented(grid), *notes)
 
 
 @job_app.command("status")

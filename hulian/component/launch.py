@@ -90,9 +90,16 @@ class ComponentRunner(ABC):
         """Start the component for (launch.task_id, launch.role); a repeated start is a no-op."""
 
     @abstractmethod
-    async def on_callback(self, task_id: str, role: str, status: str, message: str = "") -> bool:
-        """A component's status callback; False for a task this node does not run, ValueError for a status
-        other than RUNNING, SUCCESS or FAILED."""
+    async def on_callback(self, task_id: str, role: str, status: str, message: str = "",
+                          progress: Any = None, metrics: Any = None) -> bool:
+        """A component's status callback, optionally with its `progress` (0..1) and `metrics` (name -> number
+        or string); False for a task this node does not run, ValueError for a status other than RUNNING,
+        SUCCESS or FAILED or for a bad progress or metric."""
+
+    @abstractmethod
+    async def progress(self, task_id: str, role: str) -> dict[str, Any]:
+        """The latest progress the run reported: {"progress": float | None, "metrics": {...}} (None and {}
+        when it reported none, or for a task never started here)."""
 
     @abstractmethod
     async def stop(self, task_id: str, role: str) -> None:

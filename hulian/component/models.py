@@ -41,5 +41,8 @@ tasks = Table(
     Column("started_at", Double, nullable=False, default=0.0),
     Column("deadline", Double, nullable=False, default=0.0),  # 0: none
     Column("ended_at", Double, nullable=False, default=0.0),
+    # the latest progress the component reported, JSON {"progress": float|null, "metrics": {...}}; nullable,
+    # because a database from before it gains the column by ALTER TABLE (repo.RunRepository.create)
+    Column("progress", Text, nullable=True),
     Index("ix_component_tasks_alive", "alive"),
 )

@@ -15,14 +15,15 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from hulian.component.progress import MAX_METRICS, MAX_NAME, MAX_TEXT
 from hulian.control import errors as control_errors
 from hulian.control import paths as P
 from hulian.control.api import is_admin
@@ -144,6 +145,18 @@ class TaskState(_Open):
     role: str = ""
     status: str = Field(description="RUNNING, SUCCESS or FAILED")
     message: str = ""
+
+
+class ComponentCallback(TaskState):
+    """hulian's extension of a component's callback: how far it is, kept with the run and shown in the job's
+    status."""
+
+    progress: float | None = Field(None, ge=0, le=1, description="hulian: the fraction done, 0..1")
+    metrics: dict[Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)],
+                  float | Annotated[str, StringConstraints(max_length=MAX_TEXT)]] = Field(
+        default_factory=dict, max_length=MAX_METRICS,
+        description=f"hulian: named numbers or strings (at most {MAX_METRICS}; names up to {MAX_NAME} characters, "
+                    f"strings up to {MAX_TEXT}); each report updates the ones it names")
 
 
 class AuditConfirm(_Open):
@@ -311,6 +324,25 @@ _STATUS_EW = Operation("the job's status on every party (callers: its parties)",
     *CALLER, _query("job_id", "the job (spec v1.2: query; a JSON body is read too)")),
     body=_json_body(JobRef, required=False), security=PEER_AUTH)
 
+def _read(path: str, summary: str, model: type[BaseModel] | None, required: bool = True
+          ) -> dict[tuple[str, str], Operation]:
+    """A northbound read: served on POST (JSON body) and on GET (the body's fields as query parameters)."""
+    return {("get", path): _ns_get(summary, model), ("post", path): _ns(summary, model, required)}
+
+
+# East-west calls by the body they carry: each a POST from a peer (client certificate, caller headers).
+_EAST_WEST: dict[type[BaseModel], dict[str, str]] = {
+    JobCreate: {P.CREATE_ALL: "the scheduler creates a job on every party",
+                P.CREATE: "create the job here (from its scheduler)"},
+    JobRef: {P.START_JOB: "start the job here"},
+    TaskStart: {P.START_TASK: "start a task here"},
+    JobStop: {P.STOP_ALL: "stop the job on every party", P.STOP: "stop the job (or one task) here"},
+    TaskRef: {P.POLL: "a task's state here", P.TASK_STOP: "Kuscia: stop one task by task_id"},
+    TaskState: {P.CALLBACK: "a party reports a task's state to the scheduler"},
+    AuditConfirm: {P.AUDIT_CONFIRM: "a party accepts or refuses the job"},
+    LogQuery: {P.TASK_LOG: "hulian: a party's task log, for the initiator"},
+}
+
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("post", f"{CHAN}/push"): _container("push a message to a node", PushJson, "PushInbound", PUSH),
     ("post", f"{CHAN}/pop"): _container("take the next message of a topic (waits up to the timeout)", TopicJson,
@@ -321,35 +353,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("post", f"{CHAN}/invoke"): _INVOKE,
     ("post", f"{CHAN}/transport"): _INVOKE,
     ("get", HEALTH): Operation("liveness; node and institution id", reply=HealthReply),
-    ("post", P.CREATE_ALL): _ew("the scheduler creates a job on every party", JobCreate),
-    ("post", P.CREATE): _ew("create the job here (from its scheduler)", JobCreate),
-    ("post", P.START_JOB): _ew("start the job here", JobRef),
-    ("post", P.START_TASK): _ew("start a task here", TaskStart),
-    ("post", P.STOP_ALL): _ew("stop the job on every party", JobStop),
-    ("post", P.STOP): _ew("stop the job (or one task) here", JobStop),
+    **{("post", path): _ew(summary, model) for model, calls in _EAST_WEST.items() for path, summary in calls.items()},
     ("get", P.STATUS_ALL): Operation(_STATUS_EW.summary, params=_STATUS_EW.params, security=PEER_AUTH),
     ("post", P.STATUS_ALL): _STATUS_EW,
-    ("post", P.POLL): _ew("a task's state here", TaskRef),
-    ("post", P.CALLBACK): _ew("a party reports a task's state to the scheduler", TaskState),
-    ("post", P.AUDIT_CONFIRM): _ew("a party accepts or refuses the job", AuditConfirm),
-    ("post", P.TASK_STOP): _ew("Kuscia: stop one task by task_id", TaskRef),
-    ("post", P.TASK_LOG): _ew("hulian: a party's task log, for the initiator", LogQuery),
     ("post", P.NS_CREATE_ALL): _ns("submit a job (this node initiates it)", JobCreate),
     ("post", P.NS_STOP_ALL): _ns("stop a job", JobStop),
     ("post", P.NS_STOP_TASK): _ns("stop one task of a job", JobTask),
-    ("get", P.NS_STATUS_ALL): _ns_get("a job's status", JobRef),
-    ("post", P.NS_STATUS_ALL): _ns("a job's status", JobRef),
-    ("get", P.NS_JOB_LIST): _ns_get("jobs, optionally of one flow", JobList),
-    ("post", P.NS_JOB_LIST): _ns("jobs, optionally of one flow", JobList, required=False),
-    ("get", P.NS_LOG): _ns_get("lines of a task's log", LogQuery),
-    ("post", P.NS_LOG): _ns("lines of a task's log", LogQuery),
-    ("get", P.NS_LOG_LINE): _ns_get("number of lines of a task's log", LogQuery),
-    ("post", P.NS_LOG_LINE): _ns("number of lines of a task's log", LogQuery),
+    **_read(P.NS_STATUS_ALL, "a job's status", JobRef),
+    **_read(P.NS_JOB_LIST, "jobs, optionally of one flow", JobList, required=False),
+    **_read(P.NS_LOG, "lines of a task's log", LogQuery),
+    **_read(P.NS_LOG_LINE, "number of lines of a task's log", LogQuery),
+    **_read(P.NS_DATASET_LIST, "hulian: the datasets on this node", None),
     ("post", P.NS_REGISTER): _ns("register a component", Register),
     ("post", P.NS_CALLBACK): Operation("a component reports its task's state (its session token or the admin's)",
                                        params=(_header(H.SESSION_ID, "the task's session"),
                                                _header(H.TOKEN, "the task's session token")),
-                                       body=_json_body(TaskState), security=[{}, *ADMIN]),
+                                       body=_json_body(ComponentCallback), security=[{}, *ADMIN]),
     ("post", P.NS_DATASET_UPLOAD): Operation(
         "hulian: register the body (CSV or Parquet) as dataset namespace#name",
         params=(_query("namespace", "dataset namespace", required=True), _query("name", "dataset name", True),
@@ -359,8 +378,6 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body={"required": True, "content": {"text/csv": {"schema": {"type": "string"}},
                                             "application/octet-stream": {"schema": BINARY}}},
         security=ADMIN),
-    ("get", P.NS_DATASET_LIST): _ns_get("hulian: the datasets on this node", None),
-    ("post", P.NS_DATASET_LIST): _ns("hulian: the datasets on this node", None),
 }
 SECURITY_SCHEMES = {
     "adminToken": {"type": "apiKey", "in": "header", "name": H.TOKEN, "description": "security.admin_token"},

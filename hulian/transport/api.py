@@ -11,16 +11,10 @@ from dataclasses import replace
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from hulian.core.errors import OK, BadSignature, IllegalRequest
+from hulian.core.errors import OK, BadSignature
 from hulian.core.http import check_length, read_body
-from hulian.transport.envelope import (
-    delivery_metadata,
-    metadata_header,
-    peer_envelope,
-    pushed_message,
-    received_message,
-    vouched_source,
-)
+from hulian.transport.envelope import delivery_metadata, metadata_header, peer_envelope, pushed_message, vouched_source
+from hulian.transport.ingress import accept_delivery, accept_push, pop_timeout, push_target
 from hulian.transport.model import Delivery, Message, Payload
 from hulian.transport.service import new_msg_id
 from hulian.transport.spool import run_blocking, spool_bytes
@@ -81,39 +75,32 @@ def _container_session(request: Request) -> str:
 
 
 def _timeout(request: Request, body_timeout: float | None) -> float:
-    """Seconds from the body, else x-ptp-timeout (ms), else ?timeout= (s), else the default; clamped to
-    limits.max_pop_timeout_seconds (an infinite wait included)."""
-    limits = _node(request).config.limits
+    """Seconds from the body, else x-ptp-timeout (ms), else ?timeout= (s), else the default, clamped."""
     t = body_timeout
     if t is None:
         t = seconds(H.get(request.headers, H.TIMEOUT_MS), H.TIMEOUT_MS, scale=1000)
     if t is None:
         t = seconds(request.query_params.get("timeout"), "timeout=")
-    if t is None:
-        t = limits.pop_timeout_seconds
-    return min(t, limits.max_pop_timeout_seconds)
+    return pop_timeout(_node(request).config.limits, t)
 
 
 @router.post(f"{PREFIX}/push")
 async def push(request: Request) -> Response:
     node, fmt = _node(request), format_of(request.headers.get("content-type"))
     session_id = _container_session(request)
-    target = H.get(request.headers, H.TARGET_NODE)
-    if not target:
-        raise IllegalRequest("x-ptp-target-node-id header is missing: name the node the message is for")
-    msg_id = new_msg_id()
+    target = push_target(request.headers, "header")
     check_length(request, node.config.limits.max_body_bytes)
     if fmt == Format.RAW:
         length = request.headers.get("content-length", "")
-        msg = pushed_message(node.config, request.headers, msg_id, session_id, target, "",
+        msg = pushed_message(node.config, request.headers, new_msg_id(), session_id, target, "",
                              metadata_header(request.headers), int(length) if length.isdigit() else 0)
         await _push_raw(request, msg)
         return reply(fmt, blackbox=is_blackbox(request))
-    spooler = node.service.push_spooler(msg_id, target)
-    topic, data, meta = decode_push(fmt, await read_body(request, node.config.limits.max_body_bytes))
-    payload = await spool_bytes(data, spooler)
-    msg = pushed_message(node.config, request.headers, msg_id, session_id, target, topic, meta, payload.size)
-    await node.service.push(msg, payload)
+
+    async def body() -> tuple[str, bytes, dict[str, str]]:
+        return decode_push(fmt, await read_body(request, node.config.limits.max_body_bytes))
+
+    await accept_push(node.service, request.headers, session_id, target, body)
     return reply(fmt, blackbox=is_blackbox(request))
 
 
@@ -242,6 +229,5 @@ async def invoke(request: Request) -> Response:
     if declared is not None and actual != declared:
         node.service.blobs.delete(payload.parts)
         raise BadSignature("body does not match the signed x-content-sha256; it was altered in transit")
-    msg = received_message(hdr, env, source, topic, meta, payload.size)
-    await node.service.receive(msg, payload, env.hops)
+    await accept_delivery(node.service, hdr, env, source, topic, meta, payload)
     return reply(fmt, blackbox=is_blackbox(request))  # as its errors are (node.app._error_reply)

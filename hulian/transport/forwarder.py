@@ -15,13 +15,11 @@ import logging
 import time
 from collections import deque
 
-from sqlalchemy import delete, select, update
-
 from hulian.core.config import EastWestMode
 from hulian.core.errors import FINAL_CODES, OK
-from hulian.store.db import outbox
 from hulian.transport.blobs import Pieces
 from hulian.transport.client import PeerClient, metadata_header
+from hulian.transport.outbound import Row
 from hulian.transport.service import TransportService
 from hulian.transport.spool import run_blocking
 from hulian.wire import headers as H
@@ -30,7 +28,6 @@ from hulian.wire import ptp_pb2
 log = logging.getLogger("hulian.transport.forwarder")
 
 CHUNKS_IN_FLIGHT = 3
-Row = dict  # one outbox row: the columns of hulian.store.db.outbox
 
 
 class Unit:
@@ -65,13 +62,12 @@ class Forwarder:
         self.config = service.config
         self._queues: dict[tuple, deque[Unit]] = {}
         self._tasks: dict[tuple, asyncio.Task] = {}
-        service.on_outbox = self.submit
-        service.open_unit = self.open_unit
+        service.outbox.on_rows = self.submit
+        service.outbox.open_unit = self.open_unit
 
     async def start(self) -> None:
         """Resume what the outbox held when the node stopped."""
-        rows = await self.service.db.run(lambda c: [dict(r._mapping) for r in c.execute(
-            select(outbox).order_by(outbox.c.id))])
+        rows = await self.service.outbox.rows()
         unit: list[Row] = []
         for row in rows:
             if unit and row["msg_id"] != unit[0]["msg_id"]:
@@ -172,17 +168,14 @@ class Forwarder:
         log.warning("message %s chunk %d to %s via %s failed (attempt %d): %s",
                     row["msg_id"], row["chunk_index"], row["target_node"], row["next_hop"], row["attempts"],
                     row["last_error"])
-        await self.service.db.run(lambda c: c.execute(update(outbox).where(
-            outbox.c.msg_id == row["msg_id"], outbox.c.chunk_index == row["chunk_index"]).values(
-            attempts=row["attempts"], last_error=row["last_error"])))
+        await self.service.outbox.record_failure(row)
         return False
 
     async def _done(self, row: Row) -> None:
         if await _committed(row):
-            await self.service.db.run(lambda c: c.execute(delete(outbox).where(
-                outbox.c.msg_id == row["msg_id"], outbox.c.chunk_index == row["chunk_index"])))
+            await self.service.outbox.delete(row)
         row["done"] = True
-        self.service.outbox_done(row["session_id"], row["size"])
+        self.service.outbox.done(row["session_id"], row["size"])
         if row["blob_path"]:
             await run_blocking(lambda: self.service.blobs.delete([row["blob_path"]]))
 

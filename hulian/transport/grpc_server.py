@@ -22,20 +22,14 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import DecodeError
 
-from hulian.core.errors import OK, BadSignature, IllegalRequest, InternalError, PtpError
-from hulian.transport.envelope import (
-    delivery_metadata,
-    metadata_header,
-    peer_envelope,
-    pushed_message,
-    received_message,
-    vouched_source,
-)
+from hulian.core.errors import OK, BadSignature, InternalError, PtpError
+from hulian.transport.envelope import delivery_metadata, metadata_header, peer_envelope, vouched_source
+from hulian.transport.ingress import accept_delivery, accept_push, pop_timeout, push_target
 from hulian.transport.model import Message
-from hulian.transport.service import new_msg_id
 from hulian.transport.spool import run_blocking, spool_bytes
 from hulian.wire import headers as H
 from hulian.wire import ptp_pb2, ptp_pb2_grpc
+from hulian.wire.codec import seconds
 
 log = logging.getLogger("hulian.grpc")
 
@@ -95,26 +89,19 @@ class TransportServicer(ptp_pb2_grpc.PrivateTransferTransportServicer):
         return session_id
 
     async def _push(self, request: ptp_pb2.PushInbound, hdr: Mapping[str, str]) -> ptp_pb2.TransportOutbound:
-        node = self.node
         session_id = self._session(hdr)
-        target = H.get(hdr, H.TARGET_NODE)
-        if not target:
-            raise IllegalRequest("x-ptp-target-node-id metadata is missing: name the node the message is for")
-        msg_id = new_msg_id()
-        spooler = node.service.push_spooler(msg_id, target)
-        payload = await spool_bytes(request.payload, spooler)
-        msg = pushed_message(node.config, hdr, msg_id, session_id, target, request.topic, dict(request.metadata),
-                             payload.size)
-        await node.service.push(msg, payload)
+        target = push_target(hdr, "metadata")
+
+        async def body() -> tuple[str, bytes, dict[str, str]]:
+            return request.topic, request.payload, dict(request.metadata)
+
+        await accept_push(self.node.service, hdr, session_id, target, body)
         return ptp_pb2.TransportOutbound(code=OK, message="success")
 
-    def _timeout(self, seconds: int, context: grpc.aio.ServicerContext) -> float:
+    def _timeout(self, timeout: int, context: grpc.aio.ServicerContext) -> float:
         """PopInbound.timeout (s) or the default, clamped, and short enough to answer before the deadline:
         a message popped after the caller gave up would be lost."""
-        if seconds < 0:
-            raise IllegalRequest(f"timeout {seconds} must not be negative")
-        limits = self.node.config.limits
-        t = min(seconds or limits.pop_timeout_seconds, limits.max_pop_timeout_seconds)
+        t = pop_timeout(self.node.config.limits, seconds(timeout))
         remaining = context.time_remaining()
         return t if remaining is None else min(t, max(remaining - POP_REPLY_MARGIN, 0.0))
 
@@ -190,8 +177,7 @@ class ProtocolServicer(ptp_pb2_grpc.PrivateTransferProtocolServicer):
         topic, data, meta = _unwrap(request.payload, hdr)
         spooler = node.service.spooler(env.msg_id, f"in{env.chunk_index}", node.config.limits.max_body_bytes)
         payload = await spool_bytes(data, spooler)
-        msg = received_message(hdr, env, source, topic, meta, payload.size)
-        await node.service.receive(msg, payload, env.hops)
+        await accept_delivery(node.service, hdr, env, source, topic, meta, payload)
         return ptp_pb2.Outbound(code=OK, message="success")
 
 

@@ -211,7 +211,7 @@ async def test_restart_fails_a_task_caught_between_record_and_start(make_service
     first, _ = await make_service()
     run = TaskRun("t-half", "guest.0", "statistics", "1.0.0", "process", TaskState.PENDING, InstanceState.LOADED,
                   launch("t-half", "statistics"), str(first.task_root / "t-half"))
-    await first._save(run, insert=True)
+    await first.runs.add(run)
     await first.close()
     second, rec = await make_service()
     assert "stopped while starting" in (await rec.wait("t-half", TaskState.FAILED, timeout=5))[3]
