@@ -11,11 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
-
-from hulian.component import models as m
 from hulian.component.images import InstanceState, check_digest, check_labels, parse_image
+from hulian.component.repo import RegistrationRepository
 from hulian.store.db import Database
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -129,12 +126,12 @@ class ComponentRegistry:
     """Every registered component, cached in memory and written through to the database."""
 
     def __init__(self, db: Database):
-        self.db = db
+        self.repo = RegistrationRepository(db)
         self._items: dict[tuple[str, str], Registration] = {}
 
-    def load(self, conn: Connection) -> None:
-        """Read the durable registrations (at node start: `db.run(registry.load)`)."""
-        for row in conn.execute(select(m.components)).mappings():
+    async def load(self) -> None:
+        """Read the durable registrations (at node start)."""
+        for row in await self.repo.all():
             reg = Registration(json.loads(row["description"]), row["image"], row["digest"],
                                json.loads(row["labels"]), InstanceState(row["state"]), json.loads(row["command"]))
             self._items[(reg.name, reg.version)] = reg
@@ -159,23 +156,15 @@ class ComponentRegistry:
         return Registration(desc, ref, digest, labels or {}, state, list(command or []))
 
     async def put(self, reg: Registration) -> None:
-        def write(conn: Connection) -> None:
-            conn.execute(m.components.delete().where(m.components.c.name == reg.name,
-                                                     m.components.c.version == reg.version))
-            conn.execute(m.components.insert().values(
-                name=reg.name, version=reg.version, provider=reg.description["provider"],
-                description=json.dumps(reg.description, ensure_ascii=False), image=reg.image, digest=reg.digest,
-                labels=json.dumps(reg.labels), command=json.dumps(reg.command), state=reg.state.value,
-                registered_at=time.time()))
-
-        await self.db.run(write)
+        await self.repo.replace(reg.name, reg.version, {
+            "provider": reg.description["provider"], "description": json.dumps(reg.description, ensure_ascii=False),
+            "image": reg.image, "digest": reg.digest, "labels": json.dumps(reg.labels),
+            "command": json.dumps(reg.command), "state": reg.state.value, "registered_at": time.time()})
         self._items[(reg.name, reg.version)] = reg
 
     async def set_state(self, reg: Registration, state: InstanceState) -> None:
         reg.state = state
-        await self.db.run(lambda conn: conn.execute(
-            m.components.update().where(m.components.c.name == reg.name, m.components.c.version == reg.version)
-            .values(state=state.value)))
+        await self.repo.set_state(reg.name, reg.version, state.value)
 
     def get(self, name: str, version: str | None = None) -> Registration | None:
         if version:

@@ -1,4 +1,4 @@
-"""The component plane's task runs in the database: the one place that writes SQL for them.
+"""The component plane in the database, the one place that writes its SQL: task runs and registrations.
 
 A run is one (task, local role); its row holds all the service needs to adopt it after a restart (the launch,
 the manager's handle, the last state reported) and the latest progress the component called back.
@@ -116,3 +116,27 @@ class RunRepository:
                              .values(**row))
 
         await self.db.run(write)
+
+
+class RegistrationRepository:
+    """Reads and writes `component_registry`: one row per (name, version)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def all(self) -> list[Any]:
+        return await self.db.run(lambda conn: list(conn.execute(select(m.components)).mappings()))
+
+    async def replace(self, name: str, version: str, values: dict[str, Any]) -> None:
+        """The registration of (name, version) becomes `values`, whatever was there."""
+        def write(conn: Connection) -> None:
+            c = m.components.c
+            conn.execute(m.components.delete().where(c.name == name, c.version == version))
+            conn.execute(m.components.insert().values(name=name, version=version, **values))
+
+        await self.db.run(write)
+
+    async def set_state(self, name: str, version: str, state: str) -> None:
+        c = m.components.c
+        await self.db.run(lambda conn: conn.execute(
+            m.components.update().where(c.name == name, c.version == version).values(state=state)))

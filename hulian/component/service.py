@@ -67,7 +67,7 @@ class ComponentService(ComponentRunner):
         """Bring the layer up (at node start): create the tables, load registrations, register the built-ins,
         adopt runs, start the monitor."""
         await self.repo.create()
-        await self.db.run(self.registry.load)
+        await self.registry.load()
         for description, command in await asyncio.to_thread(installed_components, self.launcher.local.python):
             await self.registry.put(self.registry.prepare(description, command=command))
         await self.runs.adopt()
