@@ -14,8 +14,8 @@ from hulian.data.table import TableSource, read_batches
 
 
 @dataclass(frozen=True)
-class TableInput:
-    """A dataset this party was given: its partitions, read as Arrow batches or as a keyed table source."""
+class Dataset:
+    """A dataset at `namespace#name` in the node's storage."""
 
     storage: Storage
     namespace: str
@@ -24,6 +24,11 @@ class TableInput:
     @property
     def address(self) -> dict[str, str]:
         return {"namespace": self.namespace, "name": self.name}
+
+
+@dataclass(frozen=True)
+class TableInput(Dataset):
+    """A dataset this party was given: its partitions, read as Arrow batches or as a keyed table source."""
 
     @property
     def path(self) -> Path:
@@ -41,16 +46,8 @@ class TableInput:
 
 
 @dataclass(frozen=True)
-class Output:
+class Output(Dataset):
     """Where one output of this party goes; write the file at `path`, then `finish` with its metadata."""
-
-    storage: Storage
-    namespace: str
-    name: str
-
-    @property
-    def address(self) -> dict[str, str]:
-        return {"namespace": self.namespace, "name": self.name}
 
     @property
     def path(self) -> Path:

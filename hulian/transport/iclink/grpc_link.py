@@ -155,11 +155,4 @@ class GrpcLink(IcLink):
         if rank in peers or set(peers) | {rank} != set(range(world)):
             raise ValueError(f"peers {sorted(peers)} and rank {rank} must together be the ranks 0..{world - 1}")
         carrier = GrpcCarrier(listen, peers, tls)
-        session = Session(rank, world, carrier, options or LinkOptions())
-        try:
-            carrier.start(session)
-            session.connect_to_mesh()
-        except BaseException:
-            session.abort("the connect handshake failed")
-            raise
-        return cls(session)
+        return cls.over(carrier, rank, world, options or LinkOptions())

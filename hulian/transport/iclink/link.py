@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from typing import Self
 
 from hulian.transport.iclink.keys import p2p_key
-from hulian.transport.iclink.session import Session
+from hulian.transport.iclink.session import Carrier, LinkOptions, Session
 
 log = logging.getLogger("hulian.iclink")
 
@@ -83,6 +83,21 @@ class IcLink(Link):
         self._counters: dict[tuple[int, int], int] = {}
         self._children = 0
         self._root = _root
+
+    @classmethod
+    def over(cls, carrier: Carrier, rank: int, world_size: int, options: LinkOptions,
+             handshake: bool = True) -> Self:
+        """The root link of `rank` over `carrier`, after yacl's connect exchange (ConnectToMesh) when
+        `handshake`; a failed start leaves nothing running."""
+        session = Session(rank, world_size, carrier, options)
+        try:
+            carrier.start(session)
+            if handshake:
+                session.connect_to_mesh()
+        except BaseException:
+            session.abort("the connect handshake failed")
+            raise
+        return cls(session)
 
     def _next_key(self, src: int, dst: int) -> str:
         n = self._counters.get((src, dst), 0) + 1

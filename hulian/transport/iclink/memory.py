@@ -60,11 +60,4 @@ class MemoryLink(IcLink):
     def connect(cls, world: MemoryWorld, rank: int, options: LinkOptions | None = None) -> MemoryLink:
         """The root link of `rank`, after yacl's connect exchange with every other rank of `world`."""
         carrier = MemoryCarrier(world, rank)
-        session = Session(rank, world.world_size, carrier, options or IN_PROCESS)
-        try:
-            carrier.start(session)
-            session.connect_to_mesh()
-        except BaseException:
-            session.abort("the connect handshake failed")
-            raise
-        return cls(session)
+        return cls.over(carrier, rank, world.world_size, options or IN_PROCESS)

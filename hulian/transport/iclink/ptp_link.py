@@ -185,12 +185,4 @@ class PtpLink(IcLink):
                 handshake: bool = True, topic: Callable[[str, str], str] = yacl_topic) -> PtpLink:
         """The root link of `parties[rank]`; `handshake` runs yacl's connect exchange (ConnectToMesh)."""
         carrier = PtpCarrier(transport, parties, rank, session_id, token, trace_id, ca_file, topic=topic)
-        session = Session(rank, len(parties), carrier, options or LinkOptions())
-        try:
-            carrier.start(session)
-            if handshake:
-                session.connect_to_mesh()
-        except BaseException:
-            session.abort("the connect handshake failed")
-            raise
-        return cls(session)
+        return cls.over(carrier, rank, len(parties), options or LinkOptions(), handshake)
