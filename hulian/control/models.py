@@ -72,9 +72,9 @@ outbox = Table(
 # above keep the columns nodes of earlier versions created.
 progress = Table(
     "ctl_progress", metadata,
+    Column("job_id", String(ID), nullable=False),
     Column("task_id", String(ID), primary_key=True),
     Column("role", String(64), primary_key=True),
-    Column("job_id", String(ID), nullable=False),
     Column("progress", Double, nullable=True),  # 0..1; NULL: none reported
     Column("metrics", Text, nullable=False, default="{}"),  # JSON object
     Column("updated_at", Double, nullable=False),

@@ -54,13 +54,12 @@ class ControlService:
     async def start(self) -> None:
         """Resume what a previous run left: the scheduler's walkers, then watch local tasks."""
         await self.scheduler.resume()
-        self.watchdog.start()
+        self.spawn(self.watchdog.run(), "control-watch")
 
     async def close(self) -> None:
         tasks = list(self._background)
         for t in tasks:
             t.cancel()
-        await self.watchdog.close()
         await self.scheduler.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.peers.client.close()

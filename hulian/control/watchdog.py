@@ -25,17 +25,9 @@ class Watchdog:
     def __init__(self, me: str, repo: ControlRepo, peers: Peers, party: Party):
         self.me, self.repo, self.peers, self.party = me, repo, peers, party
         self.asked: dict[str, float] = {}  # job_id -> when its scheduler was last asked for status_all
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._watch(), name="control-watch")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _watch(self) -> None:
+    async def run(self) -> None:
+        """Watch until cancelled (the service runs this in the background)."""
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             try:

@@ -12,6 +12,7 @@ in the control plane's codes through `as_control`, the one place that decides th
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import TypeVar
 
 
@@ -45,29 +46,31 @@ def _error(base: type[E], name: str, code: str | int, http_status: int, doc: str
     return type(name, (base,), {"code": code, "http_status": http_status, "__doc__": doc})
 
 
+_ptp, _control = partial(_error, PtpError), partial(_error, ControlError)
+
+
 # ---- transport (E-codes) -------------------------------------------------------------------------------------
 OK = "E0000000000"
-IllegalRequest = _error(PtpError, "IllegalRequest", "E0000000400", 400, "Request is malformed (请求非法).")
-Unauthorized = _error(PtpError, "Unauthorized", "E0000000403", 403, "Bad token or replayed request (请求资源未被授权).")
-NotFound = _error(PtpError, "NotFound", "E0000000404", 404, "Unknown resource (请求资源不存在).")
-BodyTooLarge = _error(PtpError, "BodyTooLarge", "E0000000413", 413, "Body exceeds the node's limit (报文超长).")
-InternalError = _error(PtpError, "InternalError", "E0000000500", 500, "Unexpected failure (系统异常).")
-ServiceUnreachable = _error(PtpError, "ServiceUnreachable", "E0000000503", 503, "Routing loop (循环请求服务不可达).")
-Incompatible = _error(PtpError, "Incompatible", "E0000000600", 400, "Incompatible system (系统不兼容).")
-Timeout = _error(PtpError, "Timeout", "E0000000601", 504, "Request timed out (请求超时).")
-CertificateError = _error(PtpError, "CertificateError", "E0000000603", 403,
-                          "Certificate check failed (数字证书校验异常).")
-NetworkError = _error(PtpError, "NetworkError", "E0000000607", 502, "Peer unreachable (网络不通).")
-SessionReleased = _error(PtpError, "SessionReleased", "E0000000608", 410, "Session was released (会话已释放).")
-BadSignature = _error(PtpError, "BadSignature", "E0000000615", 403, "Signature invalid (证书签名非法).")
-CodecError = _error(PtpError, "CodecError", "E0000000616", 400, "Body cannot be decoded (报文编解码异常).")
-NodeNotNetworked = _error(PtpError, "NodeNotNetworked", "E0000000618", 403, "Node not networked (节点或机构未组网).")
-UnsupportedUri = _error(PtpError, "UnsupportedUri", "E0000000619", 404, "Unsupported uri (地址非法或无法访问).")
-BufferFull = _error(PtpError, "BufferFull", "E0000000700", 507, "Queue quota exceeded (消息缓冲区满).")
+IllegalRequest = _ptp("IllegalRequest", "E0000000400", 400, "Request is malformed (请求非法).")
+Unauthorized = _ptp("Unauthorized", "E0000000403", 403, "Bad token or replayed request (请求资源未被授权).")
+NotFound = _ptp("NotFound", "E0000000404", 404, "Unknown resource (请求资源不存在).")
+BodyTooLarge = _ptp("BodyTooLarge", "E0000000413", 413, "Body exceeds the node's limit (报文超长).")
+InternalError = _ptp("InternalError", "E0000000500", 500, "Unexpected failure (系统异常).")
+ServiceUnreachable = _ptp("ServiceUnreachable", "E0000000503", 503, "Routing loop (循环请求服务不可达).")
+Incompatible = _ptp("Incompatible", "E0000000600", 400, "Incompatible system (系统不兼容).")
+Timeout = _ptp("Timeout", "E0000000601", 504, "Request timed out (请求超时).")
+CertificateError = _ptp("CertificateError", "E0000000603", 403, "Certificate check failed (数字证书校验异常).")
+NetworkError = _ptp("NetworkError", "E0000000607", 502, "Peer unreachable (网络不通).")
+SessionReleased = _ptp("SessionReleased", "E0000000608", 410, "Session was released (会话已释放).")
+BadSignature = _ptp("BadSignature", "E0000000615", 403, "Signature invalid (证书签名非法).")
+CodecError = _ptp("CodecError", "E0000000616", 400, "Body cannot be decoded (报文编解码异常).")
+NodeNotNetworked = _ptp("NodeNotNetworked", "E0000000618", 403, "Node not networked (节点或机构未组网).")
+UnsupportedUri = _ptp("UnsupportedUri", "E0000000619", 404, "Unsupported uri (地址非法或无法访问).")
+BufferFull = _ptp("BufferFull", "E0000000700", 507, "Queue quota exceeded (消息缓冲区满).")
 # The same codes for resources held too long or too many times at once, with the HTTP status that says so.
-TooManyPops = _error(PtpError, "TooManyPops", BufferFull.code, 429, "Too many long polls of one session at once.")
+TooManyPops = _ptp("TooManyPops", BufferFull.code, 429, "Too many long polls of one session at once.")
 # 400, not 408: every plane maps a 400 to its own "bad request" reply (the control plane a 5xx otherwise).
-BodyStalled = _error(PtpError, "BodyStalled", Timeout.code, 400, "The request body stopped arriving (请求超时).")
+BodyStalled = _ptp("BodyStalled", Timeout.code, 400, "The request body stopped arriving (请求超时).")
 
 # Codes after which a sender stops retrying: the message itself can never be accepted. Errors of
 # configuration (unknown node, certificate, signature, token) are retried, since an operator can fix them.
@@ -75,27 +78,21 @@ FINAL_CODES = frozenset({IllegalRequest.code, BodyTooLarge.code, CodecError.code
                          UnsupportedUri.code})
 
 # ---- control plane (numeric codes) ---------------------------------------------------------------------------
-BadRequest = _error(ControlError, "BadRequest", 4000, 400,
-                    "Body or query is not what the endpoint takes (names the field).")
-InvalidJob = _error(ControlError, "InvalidJob", 4001, 400, "DAG or CONF refused (names the field path).")
-UnknownComponent = _error(ControlError, "UnknownComponent", 4002, 400,
-                          "A DAG component is not registered on this node.")
-Forbidden = _error(ControlError, "Forbidden", 4003, 403, "Caller not authenticated, or not a party of the job.")
-JobNotFound = _error(ControlError, "JobNotFound", 4004, 404, "No job with this job_id here.")
-TaskNotFound = _error(ControlError, "TaskNotFound", 4005, 404, "No task with this task_id or task_name here.")
-RouteNotFound = _error(ControlError, "RouteNotFound", 4006, 404, "No such path, or method not allowed.")
-JobConflict = _error(ControlError, "JobConflict", 4009, 409, "job_id exists with a different DAG/CONF.")
-IllegalState = _error(ControlError, "IllegalState", 4010, 409,
-                      "The job's state forbids this (e.g. task/start on a FINISHED job).")
-NotScheduler = _error(ControlError, "NotScheduler", 4011, 400, "This node is not the job's scheduler.")
+BadRequest = _control("BadRequest", 4000, 400, "Body or query is not what the endpoint takes (names the field).")
+InvalidJob = _control("InvalidJob", 4001, 400, "DAG or CONF refused (names the field path).")
+UnknownComponent = _control("UnknownComponent", 4002, 400, "A DAG component is not registered on this node.")
+Forbidden = _control("Forbidden", 4003, 403, "Caller not authenticated, or not a party of the job.")
+JobNotFound = _control("JobNotFound", 4004, 404, "No job with this job_id here.")
+TaskNotFound = _control("TaskNotFound", 4005, 404, "No task with this task_id or task_name here.")
+RouteNotFound = _control("RouteNotFound", 4006, 404, "No such path, or method not allowed.")
+JobConflict = _control("JobConflict", 4009, 409, "job_id exists with a different DAG/CONF.")
+IllegalState = _control("IllegalState", 4010, 409, "The job's state forbids this (e.g. task/start on a FINISHED job).")
+NotScheduler = _control("NotScheduler", 4011, 400, "This node is not the job's scheduler.")
 # The control plane's InternalError; `InternalError` above is the transport's (E0000000500).
-ControlInternalError = _error(ControlError, "InternalError", 5000, 500,
-                              "Unexpected failure; the node log has the traceback.")
-NoComponentLayer = _error(ControlError, "NoComponentLayer", 5001, 503, "This node runs no component layer.")
-PeerRefused = _error(ControlError, "PeerRefused", 5002, 502,
-                     "A peer answered with an error (its code and message are quoted).")
-PeerUnreachable = _error(ControlError, "PeerUnreachable", 5004, 504,
-                         "A peer did not answer within the timeout and retries.")
+ControlInternalError = _control("InternalError", 5000, 500, "Unexpected failure; the node log has the traceback.")
+NoComponentLayer = _control("NoComponentLayer", 5001, 503, "This node runs no component layer.")
+PeerRefused = _control("PeerRefused", 5002, 502, "A peer answered with an error (its code and message are quoted).")
+PeerUnreachable = _control("PeerUnreachable", 5004, 504, "A peer did not answer within the timeout and retries.")
 
 CONTROL_ERRORS: tuple[type[ControlError], ...] = (
     BadRequest, InvalidJob, UnknownComponent, Forbidden, JobNotFound, TaskNotFound, RouteNotFound, JobConflict,
