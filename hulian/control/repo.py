@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -223,7 +223,7 @@ class ControlRepo:
     def __init__(self, db: Database):
         self.db = db
 
-    def _run(self, fn: Callable[[Connection], T]) -> Any:
+    def _run(self, fn: Callable[[Connection], T]) -> Awaitable[T]:
         return self.db.run(fn)
 
     # jobs
