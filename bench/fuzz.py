@@ -65,7 +65,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from hulian.control import errors as control_errors
 from hulian.core import errors as transport_errors
 from hulian.crypto import signing
 from hulian.node import cluster
@@ -363,7 +362,8 @@ def check_protobuf(response: Any) -> str | None:
 def internal_error(response: Any) -> bool:
     """A reply with an internal-error code, whatever its status (black-box link replies are always 200)."""
     with contextlib.suppress(ValueError):
-        return reply_code(response) in (transport_errors.InternalError.code, str(control_errors.InternalError.code))
+        return reply_code(response) in (transport_errors.InternalError.code,
+                                        str(transport_errors.ControlInternalError.code))
     return False
 
 

@@ -22,11 +22,19 @@ from fastapi.responses import JSONResponse
 
 from hulian.control import paths as P
 from hulian.control.envelope import envelope, role_of, task_state
-from hulian.control.errors import BadRequest, ControlError, Forbidden, InternalError, TaskNotFound
+from hulian.control.fields import integer, text
 from hulian.control.public import public_text
-from hulian.control.service import ControlService, integer, text
+from hulian.control.service import ControlService
 from hulian.core import http, jsonio
-from hulian.core.errors import BodyTooLarge, PtpError
+from hulian.core.errors import (
+    BadRequest,
+    BodyTooLarge,
+    ControlInternalError,
+    Forbidden,
+    HulianError,
+    TaskNotFound,
+    as_control,
+)
 from hulian.data.registry import check_address, list_datasets, on_node_storage, register_dataset
 from hulian.data.storage import StorageError
 from hulian.data.table import TableError
@@ -44,7 +52,7 @@ def _node(request: Request):
 def _svc(request: Request) -> ControlService:
     svc = getattr(_node(request), "control", None)
     if svc is None:
-        raise InternalError("the control plane is not running on this node")
+        raise ControlInternalError("the control plane is not running on this node")
     return svc
 
 
@@ -124,10 +132,9 @@ def _reply(code: int, msg: str, data: Any = None) -> JSONResponse:
     return JSONResponse(envelope(code, msg, data))
 
 
-def error_reply(err: ControlError | PtpError) -> JSONResponse:
-    if isinstance(err, PtpError):  # a malformed request (400), else the caller is not who it may be
-        kind = BadRequest if err.http_status == 400 else Forbidden
-        err = kind(f"{err.message} ({err.code})")
+def error_reply(err: HulianError) -> JSONResponse:
+    """The control plane's reply to any error (its code decided by `hulian.core.errors.as_control`)."""
+    err = as_control(err)
     return JSONResponse(envelope(err.code, public_text(err.message)), status_code=err.http_status)
 
 
@@ -150,7 +157,7 @@ def route(path: str, methods: tuple[str, ...] = ("POST",), east_west: bool = Tru
                 code = _node(request).config.control.success_code_by_peer.get(
                     caller, _node(request).config.control.success_code)
                 return _reply(code, "success", data)
-            except (ControlError, PtpError) as e:
+            except HulianError as e:
                 return error_reply(e)
             # anything else: node.app.CatchAll answers it once, and a stalled body passes on to BodyIdleTimeout
 
@@ -163,10 +170,10 @@ def route(path: str, methods: tuple[str, ...] = ("POST",), east_west: bool = Tru
 
 
 def _delegate(path: str, method: str, east_west: bool = True) -> None:
-    """A route whose body goes to the service handler of the same path unchanged."""
+    """A route whose body goes to the service's handler of the same path unchanged."""
 
     async def handler(request: Request, body: Body, caller: str) -> Any:
-        return await getattr(_svc(request), method)(body, caller)
+        return await _svc(request).handlers()[path](body, caller)
 
     handler.__name__ = method
     route(path, ("GET", "POST") if path.endswith("status_all") else ("POST",), east_west)(handler)
@@ -184,11 +191,7 @@ for _path, _method in ((P.CREATE_ALL, "create_all"), (P.CREATE, "create"), (P.ST
 async def task_stop(request: Request, body: Body, caller: str) -> Any:
     """Kuscia's extra, from its scheduler: stop one task by task_id (and what depends on it) here; on the
     scheduler itself it is a stop_all of that task."""
-    svc = _svc(request)
-    task = await svc.task_named(text(body, "task_id"))
-    job = await svc.job(task["job_id"])
-    stop = svc.stop_all if job["scheduler"] == svc.me else svc.stop
-    return await stop({"job_id": task["job_id"], "task_name": task["task_name"]}, caller)
+    return await _svc(request).stop_task(text(body, "task_id"), caller)
 
 
 # ---- north-south (this platform's users and components) -----------------------------------------------------
@@ -247,22 +250,23 @@ async def ns_register(request: Request, body: Body, caller: str) -> Any:
 
 @route(P.NS_CALLBACK, east_west=False)
 async def ns_callback(request: Request, body: Body, caller: str) -> Any:
-    """A component reports its state (RUNNING/SUCCESS/FAILED); FATE's components send role "guest" or "guest.0".
-    The component layer records it first (it owns the run) and reports to the control plane through on_status."""
+    """A component reports its state (RUNNING/SUCCESS/FAILED); FATE's components send role "guest" or "guest.0";
+    hulian's may add `progress` (0..1) and `metrics`. The component layer records it first (it owns the run) and
+    reports to the control plane through on_status."""
     state = task_state(body.get("status"))
     if state is None:
         raise BadRequest(f"status {body.get('status')!r} must be RUNNING, SUCCESS or FAILED")
     task_id, role = text(body, "task_id"), role_of(body.get("role"))
     message = str(body.get("message") or body.get("msg") or "")
-    runner = _node(request).components
-    if runner is None:  # no component layer on this node: the control plane's own record of the task
-        svc = _svc(request)
-        if not await svc.runs_here(task_id, role):
+    svc = _svc(request)
+    if svc.runtime is None:  # no component layer on this node: the control plane's own record of the task
+        if not await svc.party.runs_here(task_id, role):
             raise TaskNotFound(f"task_id {task_id!r} (role {role or 'any'!r}) does not run on this node")
-        await svc.on_status(task_id, role, state, message)
+        await svc.party.on_status(task_id, role, state, message)
         return {}
     try:
-        known = await runner.on_callback(task_id, role, state.value, message)
+        known = await svc.runtime.on_callback(task_id, role, state.value, message, progress=body.get("progress"),
+                                              metrics=body.get("metrics"))
     except ValueError as e:
         raise BadRequest(str(e)) from None
     if not known:
@@ -298,7 +302,7 @@ async def dataset_upload(request: Request) -> JSONResponse:
         meta = await asyncio.to_thread(on_node_storage, node.config, lambda storage: register_dataset(
             storage, namespace, name, tmp, replace=replace, description=description))
         return _reply(0, "success", meta)
-    except (ControlError, PtpError) as e:
+    except HulianError as e:
         return error_reply(e)
     except (StorageError, TableError) as e:
         log.warning("dataset upload %r#%r refused: %s", q.get("namespace"), q.get("name"), e)  # the local detail

@@ -20,8 +20,8 @@ import httpx
 
 from hulian.control import paths as P
 from hulian.control.envelope import parse_reply
-from hulian.control.errors import PeerRefused, PeerUnreachable
 from hulian.core.config import NodeConfig
+from hulian.core.errors import PeerRefused, PeerUnreachable
 from hulian.transport.client import PeerClient, client_ssl_context
 
 log = logging.getLogger("hulian.control.client")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from hulian.control.models import JobState, TaskState
+from hulian.control.states import JobState, TaskState
 from hulian.core import jsonio
 
 SUCCESS_CODES = frozenset({0, 200})

@@ -2,28 +2,11 @@
 resume — jobs with their DAG/CONF, tasks with the scheduler's progress, and per-party task states."""
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import Column, Double, Index, Integer, String, Table, Text
 
-from hulian.component.launch import TaskState
 from hulian.store.db import ID, metadata
 
-__all__ = ["JobState", "TaskState", "jobs", "outbox", "party_tasks", "tasks"]
-
-
-class JobState(StrEnum):
-    """Job states of the control spec: PENDING→READY→RUNNING→FINISHED, or REJECTED."""
-
-    PENDING = "PENDING"
-    READY = "READY"
-    REJECTED = "REJECTED"
-    RUNNING = "RUNNING"
-    FINISHED = "FINISHED"
-
-    @property
-    def ended(self) -> bool:
-        return self in (JobState.FINISHED, JobState.REJECTED)
+__all__ = ["jobs", "outbox", "party_tasks", "progress", "tasks"]
 
 
 jobs = Table(
@@ -82,4 +65,18 @@ outbox = Table(
     Column("next_at", Double, nullable=False),
     Column("last_error", Text, nullable=False, default=""),
     Column("created_at", Double, nullable=False),
+)
+
+# The latest progress and metrics a party's component reported, as the scheduler last heard them from that
+# party's task/poll (local parties are read from the component runtime instead). A table of its own: the tables
+# above keep the columns nodes of earlier versions created.
+progress = Table(
+    "ctl_progress", metadata,
+    Column("job_id", String(ID), nullable=False),
+    Column("task_id", String(ID), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("progress", Double, nullable=True),  # 0..1; NULL: none reported
+    Column("metrics", Text, nullable=False, default="{}"),  # JSON object
+    Column("updated_at", Double, nullable=False),
+    Index("ix_ctl_progress_job", "job_id"),
 )

@@ -17,14 +17,20 @@ AUDIT_CONFIRM = f"{EW}/job/audit_confirm"
 TASK_STOP = f"{EW}/task/stop"  # Kuscia's extra: stop one task by task_id
 TASK_LOG = f"{EW}/task/get_log"  # hulian extension: a party's task log, for the initiator's get_log
 
-NS_CREATE_ALL = f"{NS}/job/create_all"
-NS_STOP_ALL = f"{NS}/job/stop_all"
-NS_STATUS_ALL = f"{NS}/job/status_all"
+
+def _ns(east_west: str) -> str:
+    """The north-south twin of an east-west call: the same tail under the platform's prefix."""
+    return east_west.replace(EW, NS, 1)
+
+
+NS_CREATE_ALL = _ns(CREATE_ALL)
+NS_STOP_ALL = _ns(STOP_ALL)
+NS_STATUS_ALL = _ns(STATUS_ALL)
+NS_LOG = _ns(TASK_LOG)
+NS_CALLBACK = _ns(CALLBACK)
 NS_LOG_LINE = f"{NS}/task/get_log_line"
-NS_LOG = f"{NS}/task/get_log"
 NS_JOB_LIST = f"{NS}/job/query_job_list"
 NS_STOP_TASK = f"{NS}/job/stop_task"
-NS_CALLBACK = f"{NS}/task/callback"
 NS_REGISTER = "/v1/platform/component/register"
 
 PREFIXES = (EW, "/v1/platform/")

@@ -5,36 +5,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
+import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hulian.component.launch import TaskState
 from hulian.control import paths as P
-from hulian.control import repo
 from hulian.control.client import PeerError, is_duplicate
-from hulian.control.envelope import task_state
-from hulian.control.errors import ControlError, PeerRefused, PeerUnreachable, TaskNotFound
-from hulian.control.launching import aggregate, task_timeout
-from hulian.control.models import JobState
+from hulian.control.envelope import job_state, role_matches, role_of, task_state
+from hulian.control.fields import Body, text
+from hulian.control.jobs import Jobs
+from hulian.control.party import Party
+from hulian.control.peers import Peers
+from hulian.control.planning import task_roles, task_timeout
 from hulian.control.public import public_text
+from hulian.control.repo import ControlRepo, Row
+from hulian.control.states import JobState, TaskState, aggregate, combine_progress
+from hulian.core.config import NodeConfig
+from hulian.core.errors import BadRequest, ControlError, NotScheduler, PeerRefused, TaskNotFound
 from hulian.wire import dag as D
-
-if TYPE_CHECKING:
-    from hulian.control.service import ControlService
 
 log = logging.getLogger("hulian.control.scheduler")
 ACTIVE = (TaskState.READY, TaskState.RUNNING)
-OUTBOX_FIRST_RETRY_SECONDS = 5.0  # a job/stop a party did not answer: again after this, doubling ...
-OUTBOX_MAX_RETRY_SECONDS = 60.0  # ... up to this, until it answers (or transport.message_ttl_seconds pass)
 
 
 class Scheduler:
-    def __init__(self, svc: ControlService):
-        self.svc = svc
-        self.config = svc.config.control
+    def __init__(self, config: NodeConfig, repo: ControlRepo, jobs: Jobs, peers: Peers, party: Party):
+        self.node_config, self.config = config, config.control
+        self.repo, self.jobs, self.peers, self.party = repo, jobs, peers, party
+        self.me = config.node_id
         self._walkers: dict[str, asyncio.Task] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -43,8 +43,8 @@ class Scheduler:
     # ---- lifecycle ------------------------------------------------------------------------------------------
     async def resume(self) -> None:
         live = (JobState.PENDING, JobState.READY, JobState.RUNNING)
-        await self.svc.db.run(lambda c: repo.update_outbox(c, None, next_at=0.0))  # undelivered stops: at once
-        rows = await self.svc.db.run(lambda c: repo.jobs_where(c, scheduler=self.svc.me, statuses=live))
+        await self.peers.deliver_now()  # undelivered stops: at once
+        rows = await self.repo.jobs_where(scheduler=self.me, statuses=live)
         for job in rows:
             log.info("resuming job %s (%s)", job["job_id"], job["status"])
             self.launch(job["job_id"], resumed=True)
@@ -77,99 +77,22 @@ class Scheduler:
         await asyncio.gather(*self._walkers.values(), return_exceptions=True)
 
     # ---- fan-out ----------------------------------------------------------------------------------------------
-    async def broadcast(self, nodes: list[str], path: str, body: dict[str, Any],
-                        retries: int | None = None) -> dict[str, ControlError | None]:
-        async def one(node: str) -> ControlError | None:
-            try:
-                await self.svc.send(node, path, body, retries=retries)
-                return None
-            except ControlError as e:
-                return e
-            except Exception as e:  # a bug on our side must not stop the fan-out to the others
-                log.exception("%s to %s failed", path, node)
-                return ControlError(f"{type(e).__name__}: {e}")
-        results = await asyncio.gather(*(one(n) for n in nodes))
-        return dict(zip(nodes, results, strict=True))
-
-    async def deliver(self, job_id: str, nodes: list[str], path: str, body: dict[str, Any],
-                      retries: int | None = None) -> dict[str, ControlError | None]:
-        """`broadcast`, durably: the call is queued in the database (ctl_outbox) before it is sent, and a remote
-        node that does not answer gets it again from the watchdog (`deliver_pending`) until it does, also after
-        a restart of this node. For job/stop: FATE-Flow never asks back for a stop it missed."""
-        now = time.time()
-        raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        queued = [{"key": hashlib.sha256(f"{n}\n{path}\n{raw}".encode()).hexdigest(), "job_id": job_id,
-                   "node_id": n, "path": path, "body": raw, "attempts": 0, "next_at": now, "last_error": "",
-                   "created_at": now} for n in nodes if n != self.svc.me]
-        await self.svc.db.run(lambda c: repo.add_outbox(c, queued))
-        results = await self.broadcast(nodes, path, body, retries)
-        for row in queued:
-            await self._settle(row, results[row["node_id"]])
-        return results
-
-    async def deliver_pending(self) -> None:
-        """Send again every queued call that is due (the control watchdog runs this every few seconds): nodes in
-        parallel, each node's calls in order. Once a node proves unreachable in a pass its other calls wait for
-        their next attempt without a call each, so one dead peer holding many stops cannot stretch the pass (and
-        the watchdog's other duties) to stops x request timeout."""
-        rows = await self.svc.db.run(lambda c: repo.due_outbox(c, time.time()))
-        by_node: dict[str, list[repo.Row]] = {}
-        for row in rows:
-            by_node.setdefault(row["node_id"], []).append(row)
-        await asyncio.gather(*(self._deliver_to(node_rows) for node_rows in by_node.values()))
-
-    async def _deliver_to(self, rows: list[repo.Row]) -> None:
-        down: PeerUnreachable | None = None
-        for row in rows:
-            err: ControlError | None = down
-            if down is None:
-                try:
-                    await self.svc.client.call(row["node_id"], row["path"], json.loads(row["body"]), retries=0)
-                except ControlError as e:
-                    err = e
-                    down = e if isinstance(e, PeerUnreachable) else None
-            await self._settle(row, err)
-
-    async def _settle(self, row: repo.Row, err: ControlError | None) -> None:
-        """After one attempt of a queued call: done when the node answered (even with a refusal: it is there
-        to refuse), else the next attempt scheduled and the failure logged."""
-        what = f"{row['path'].removeprefix(P.EW + '/')} of job {row['job_id']}"
-        attempts = row["attempts"] + 1
-        if err is None or not isinstance(err, PeerUnreachable):
-            if err is not None:
-                log.warning("%s: node %s refused it: %s", what, row["node_id"], err.message)
-            elif attempts > 1:
-                log.info("%s reached node %s after %d attempts", what, row["node_id"], attempts)
-            await self.svc.db.run(lambda c: repo.delete_outbox(c, row["key"]))
-            return
-        now = time.time()
-        if now - row["created_at"] > self.svc.config.transport.message_ttl_seconds:
-            log.error("%s never reached node %s (%d attempts since %.0fs ago; transport.message_ttl_seconds); "
-                      "giving up: %s", what, row["node_id"], attempts, now - row["created_at"], err.message)
-            await self.svc.db.run(lambda c: repo.delete_outbox(c, row["key"]))
-            return
-        delay = min(OUTBOX_FIRST_RETRY_SECONDS * 2 ** (attempts - 1), OUTBOX_MAX_RETRY_SECONDS)
-        log.warning("%s did not reach node %s (attempt %d; again in %.0fs): %s", what, row["node_id"], attempts,
-                    delay, err.message)
-        await self.svc.db.run(lambda c: repo.update_outbox(c, row["key"], attempts=attempts, next_at=now + delay,
-                                                           last_error=err.message))
-
     async def create_everywhere(self, job_id: str) -> None:
         """job/create on every party; any refusal rejects the job (and raises with the parties' reasons)."""
-        job = await self.svc.job(job_id)
-        _, conf = self.svc.spec(job)
+        job = await self.jobs.job(job_id)
+        _, conf = self.jobs.spec(job)
         body = {"job_id": job_id, "flow_id": job["flow_id"], "dag": json.loads(job["dag"]),
                 "config": json.loads(job["conf"])}
-        results = await self.broadcast(conf.nodes(), P.CREATE, body)
+        results = await self.peers.broadcast(conf.nodes(), P.CREATE, body)
         refused = {n: e for n, e in results.items()
                    if e is not None and not (isinstance(e, PeerError) and is_duplicate(e))}
         if refused:
             why = "; ".join(f"node {n} refused the job: {e.message}" for n, e in refused.items())
-            await self.svc.db.run(lambda c: repo.update_job(c, job_id, status=JobState.REJECTED, message=why))
+            await self.repo.update_job(job_id, status=JobState.REJECTED, message=why)
             accepted = [n for n in results if n not in refused]
-            await self.deliver(job_id, accepted, P.STOP, {"job_id": job_id}, retries=1)
+            await self.peers.deliver(job_id, accepted, P.STOP, {"job_id": job_id}, retries=1)
             raise PeerRefused(why)
-        await self.svc.db.run(lambda c: repo.update_job(c, job_id, status=JobState.READY))
+        await self.repo.update_job(job_id, status=JobState.READY)
 
     # ---- the walk -----------------------------------------------------------------------------------------------
     async def _walk(self, job_id: str, resumed: bool) -> None:
@@ -193,7 +116,7 @@ class Scheduler:
 
     async def _step(self, job_id: str, resumed: bool) -> tuple[bool, bool]:
         """One pass: (ended, still to resend starts)."""
-        job = await self.svc.job(job_id)
+        job = await self.jobs.job(job_id)
         status = JobState(job["status"])
         if status.ended:
             return True, resumed
@@ -212,20 +135,19 @@ class Scheduler:
         async with self.lock(job_id):
             return await self._advance(job_id), False
 
-    async def _start_job(self, job: repo.Row) -> None:
-        _, conf = self.svc.spec(job)
-        results = await self.broadcast(conf.nodes(), P.START_JOB, {"job_id": job["job_id"]})
+    async def _start_job(self, job: Row) -> None:
+        _, conf = self.jobs.spec(job)
+        results = await self.peers.broadcast(conf.nodes(), P.START_JOB, {"job_id": job["job_id"]})
         failed = {n: e for n, e in results.items() if e is not None}
         if failed:
             why = "; ".join(f"node {n} did not start the job: {e.message}" for n, e in failed.items())
             await self._finish(job["job_id"], why)
             return
-        await self.svc.db.run(lambda c: repo.update_job(c, job["job_id"], status=JobState.RUNNING))
+        await self.repo.update_job(job["job_id"], status=JobState.RUNNING)
 
-    async def _resend_starts(self, job: repo.Row) -> None:
+    async def _resend_starts(self, job: Row) -> None:
         """After a restart: task/start again (idempotent) wherever a started task has not ended."""
-        rows = await self.svc.db.run(lambda c: (repo.get_tasks(c, job["job_id"]), repo.get_parties(c, job["job_id"])))
-        tasks, parties = rows
+        tasks, parties = await self.repo.tasks_and_parties(job["job_id"])
         for t in tasks:
             if t["status"] not in ACTIVE:
                 continue
@@ -233,49 +155,48 @@ class Scheduler:
                             and not TaskState(p["status"]).ended})
             await self._send_task_start(job["job_id"], t["task_id"], t["task_name"], nodes)
 
-    async def _sync(self, job: repo.Row) -> None:
+    async def _sync(self, job: Row) -> None:
         """Bring party rows up to date: local ones from the component layer, remote ones by task/poll."""
         job_id = job["job_id"]
-        _, conf = self.svc.spec(job)
+        _, conf = self.jobs.spec(job)
         interval = (self.config.callback_poll_interval_seconds if conf.sync_type == "callback"
                     else self.config.poll_interval_seconds)
         due = time.monotonic() - self._polled.get(job_id, 0.0) >= interval * 0.9
-        rows = [r for r in await self.svc.db.run(lambda c: repo.get_parties(c, job_id=job_id))
-                if not TaskState(r["status"]).ended]
+        rows = [r for r in await self.repo.parties(job_id=job_id) if not TaskState(r["status"]).ended]
         if due:
             self._polled[job_id] = time.monotonic()
-        await asyncio.gather(*(self.svc.refresh(r) if r["node_id"] == self.svc.me else self._poll(r)
-                               for r in rows if r["node_id"] == self.svc.me or due))
+        await asyncio.gather(*(self.party.refresh(r) if r["node_id"] == self.me else self._poll(r)
+                               for r in rows if r["node_id"] == self.me or due))
 
-    async def _poll(self, row: repo.Row) -> None:
+    async def _poll(self, row: Row) -> None:
         now = time.time()
         body = {"task_id": row["task_id"], "role": row["role"]}
         try:
-            data = await self.svc.client.call(row["node_id"], P.POLL, body, retries=0) or {}
+            data = await self.peers.client.call(row["node_id"], P.POLL, body, retries=0) or {}
         except PeerError:  # FATE answers code 6000 for a task it has not created yet: not an answer about state
-            await self.svc.db.run(lambda c: repo.update_party(c, row["task_id"], row["role"], last_seen=now))
+            await self.repo.update_party(row["task_id"], row["role"], last_seen=now)
             return
         except ControlError as e:
             silent = now - row["last_seen"]
             if silent > self.config.party_unreachable_seconds:
                 why = f"node {row['node_id']} unreachable for {silent:.0f}s: {e.message}"
-                await self.svc.db.run(lambda c: repo.update_party(c, row["task_id"], row["role"],
-                                                                  status=TaskState.FAILED, message=why))
+                await self.repo.update_party(row["task_id"], row["role"], status=TaskState.FAILED, message=why)
             return
         state = task_state(data.get("status") if isinstance(data, dict) else None) or TaskState(row["status"])
         message = str(data.get("message") or "") if isinstance(data, dict) else ""
         if state == TaskState.PENDING and row["status"] != TaskState.PENDING:
             state = TaskState(row["status"])  # a poll that raced the task/start
-        await self.svc.db.run(lambda c: repo.update_party(c, row["task_id"], row["role"], status=state,
-                                                          message=message, last_seen=now))
+        await self.repo.update_party(row["task_id"], row["role"], status=state, message=message, last_seen=now)
+        if isinstance(data, dict) and ("progress" in data or "metrics" in data):  # a hulian party's poll reply
+            await self.repo.set_progress(row["task_id"], row["role"], row["job_id"], *reported_progress(data))
 
     async def _advance(self, job_id: str) -> bool:
         """Aggregate, fail, start ready tasks, finish; True when the job has ended."""
-        job = await self.svc.job(job_id)
+        job = await self.jobs.job(job_id)
         if JobState(job["status"]).ended:
             return True
-        dag, conf = self.svc.spec(job)
-        tasks, parties = await self.svc.db.run(lambda c: (repo.get_tasks(c, job_id), repo.get_parties(c, job_id)))
+        dag, conf = self.jobs.spec(job)
+        tasks, parties = await self.repo.tasks_and_parties(job_id)
         by_name = {t["task_name"]: t for t in tasks}
         now = time.time()
         for t in tasks:
@@ -290,8 +211,7 @@ class Scheduler:
                 state = TaskState.READY
             if state != t["status"] or message != t["message"]:
                 t.update(status=state.value, message=message)
-                await self.svc.db.run(lambda c, t=t: repo.upsert_task(c, job_id, t["task_name"], status=t["status"],
-                                                                      message=t["message"]))
+                await self.repo.upsert_task(job_id, t["task_name"], status=t["status"], message=t["message"])
         failed = [t for t in tasks if t["status"] == TaskState.FAILED and not t["stopped"]]
         if failed:
             await self._finish(job_id, "; ".join(f"task {t['task_name']} failed: {t['message']}" for t in failed))
@@ -309,100 +229,131 @@ class Scheduler:
             return True
         return False
 
-    async def _start_task(self, job_id: str, dag: D.Dag, conf: D.Conf, t: repo.Row) -> None:
+    async def _start_task(self, job_id: str, dag: D.Dag, conf: D.Conf, t: Row) -> None:
         comp = dag.component(t["task_name"])
         assert comp is not None
         parties = conf.parties()
-        roles = D.task_roles(conf, self.svc.describe(comp.component, comp.version or None))
+        roles = task_roles(conf, self.party.describe(comp.component, comp.version or None))
         now = time.time()
-        deadline = now + task_timeout(self.svc.config, conf, t["task_name"], roles) + self.config.timeout_grace_seconds
-
-        def record(c) -> None:
-            repo.upsert_task(c, job_id, t["task_name"], status=TaskState.READY, started_at=now, deadline=deadline)
-            for role in roles:
-                repo.insert_party(c, task_id=t["task_id"], role=role, job_id=job_id, task_name=t["task_name"],
-                                  node_id=parties[role], status=TaskState.READY, message="")
-        await self.svc.db.run(record)
+        deadline = now + task_timeout(self.node_config, conf, t["task_name"], roles) + \
+            self.config.timeout_grace_seconds
+        await self.repo.schedule_task(job_id, t, {role: parties[role] for role in roles}, now, deadline)
         t.update(status=TaskState.READY.value)
         log.info("job %s: starting task %s (%s) on %s", job_id, t["task_name"], t["task_id"], roles)
         await self._send_task_start(job_id, t["task_id"], t["task_name"], sorted({parties[r] for r in roles}))
 
     async def _send_task_start(self, job_id: str, task_id: str, task_name: str, nodes: list[str]) -> None:
         body = {"job_id": job_id, "task_id": task_id, "task_name": task_name}
-        results = await self.broadcast(nodes, P.START_TASK, body)
+        results = await self.peers.broadcast(nodes, P.START_TASK, body)
         for node, err in results.items():
-            if err is None:
-                continue
-            why = f"task/start refused by node {node}: {err.message}"
-
-            def fail(c, node=node, why=why) -> None:
-                for p in repo.get_parties(c, task_id=task_id):
-                    if p["node_id"] == node and not TaskState(p["status"]).ended:
-                        repo.update_party(c, task_id, p["role"], status=TaskState.FAILED, message=why)
-            await self.svc.db.run(fail)
+            if err is not None:
+                await self.repo.fail_node_parties(task_id, node, f"task/start refused by node {node}: {err.message}")
         self.wake(job_id)
 
     async def _finish(self, job_id: str, failure: str) -> None:
         """Unfinished tasks FAILED, job/stop on every party (they end their job too), then FINISHED here: a
         crash in between repeats the stop after the restart."""
-        job = await self.svc.job(job_id)
-        _, conf = self.svc.spec(job)
+        job = await self.jobs.job(job_id)
+        _, conf = self.jobs.spec(job)
         why = f"stopped: {failure}" if failure else "stopped"
-
-        def mark(c) -> None:
-            for t in repo.get_tasks(c, job_id):
-                if t["status"] in ACTIVE:
-                    repo.upsert_task(c, job_id, t["task_name"], status=TaskState.FAILED, stopped=1, message=why)
-            for p in repo.get_parties(c, job_id=job_id):
-                if p["node_id"] != self.svc.me and not TaskState(p["status"]).ended:  # local: stopped below
-                    repo.update_party(c, p["task_id"], p["role"], status=TaskState.FAILED, message=why)
-            repo.update_job(c, job_id, message=failure)
-        await self.svc.db.run(mark)
+        await self.repo.fail_unfinished(job_id, self.me, why, failure)  # local parties: stopped by the job/stop
         if failure:
             log.warning("job %s stopped: %s", job_id, failure)
         else:
             log.info("job %s finished", job_id)
-        await self.deliver(job_id, conf.nodes(), P.STOP, {"job_id": job_id})
-        await self.svc.db.run(lambda c: repo.update_job(c, job_id, status=JobState.FINISHED))
+        await self.peers.deliver(job_id, conf.nodes(), P.STOP, {"job_id": job_id})
+        await self.repo.update_job(job_id, status=JobState.FINISHED)
 
     # ---- requests from parties and users ------------------------------------------------------------------
     async def stop(self, job_id: str, task_name: str, by: str) -> None:
         """stop_all: the named task and everything downstream (or the whole job) FAILED, everywhere."""
         async with self.lock(job_id):
-            job = await self.svc.job(job_id)
+            job = await self.jobs.job(job_id)
             if JobState(job["status"]).ended:
                 return
-            dag, conf = self.svc.spec(job)
+            dag, conf = self.jobs.spec(job)
             if task_name and dag.component(task_name) is None:
                 raise TaskNotFound(f"task_name {task_name!r} is not in the DAG of job {job_id!r}")
             if not task_name:
                 await self._finish(job_id, f"stopped by node {by}")
                 return
             names = D.downstream(dag, task_name)
-            await self.svc.db.run(lambda c: repo.stop_tasks(c, job_id, names, f"stopped by node {by}"))
-            await self.deliver(job_id, conf.nodes(), P.STOP, {"job_id": job_id, "task_name": task_name})
+            await self.repo.stop_tasks(job_id, names, f"stopped by node {by}")
+            await self.peers.deliver(job_id, conf.nodes(), P.STOP, {"job_id": job_id, "task_name": task_name})
         self.wake(job_id)
 
     async def reject(self, job_id: str, why: str) -> None:
         async with self.lock(job_id):
             await self._finish(job_id, why)
-            await self.svc.db.run(lambda c: repo.update_job(c, job_id, status=JobState.REJECTED))
+            await self.repo.update_job(job_id, status=JobState.REJECTED)
+
+    async def callback(self, body: Body, caller: str) -> Body:
+        """A party's report to the scheduler (east-west task/callback)."""
+        task_id, role = text(body, "task_id"), role_of(body.get("role"))
+        state = task_state(body.get("status"))
+        if state is None:
+            raise BadRequest(f"status {body.get('status')!r} is not one of {[s.value for s in TaskState]}")
+        await self.jobs.check_task_party(task_id, caller)
+        rows = await self.repo.parties(task_id=task_id)
+        if caller != self.me:
+            rows = [r for r in rows if r["node_id"] == caller]
+        rows = [r for r in rows if role_matches(r["role"], role)]
+        if not rows:
+            raise TaskNotFound(f"task_id {task_id!r} has no party {role or '(any role)'!r} of node {caller!r} here")
+        message = str(body.get("message") or body.get("msg") or "")
+        for r in rows:
+            if not TaskState(r["status"]).ended:
+                await self.repo.update_party(task_id, r["role"], status=state, message=message, last_seen=time.time())
+        self.wake(rows[0]["job_id"])
+        return {}
+
+    async def audit_confirm(self, body: Body, caller: str) -> Body:
+        job = await self.jobs.job(text(body, "job_id"))
+        self.jobs.check_party(job, caller)
+        status = job_state(body.get("status"))
+        if status not in (JobState.READY, JobState.REJECTED):
+            raise BadRequest(f"status {body.get('status')!r} must be READY or REJECTED")
+        if job["scheduler"] != self.me:
+            raise NotScheduler(f"node {self.me!r} is not the scheduler of job {job['job_id']!r}; "
+                               f"send audit_confirm to {job['scheduler']!r}")
+        if status == JobState.REJECTED:
+            await self.reject(job["job_id"], f"rejected by node {caller}")
+        return {}
 
     async def view(self, job_id: str) -> dict[str, Any]:
         """status_all: `job_status`, `status` keyed by task name and by task id (FATE reads names, Kuscia and
-        the north-south spec ids), and hulian's `tasks` with every party's state and error text."""
-        job = await self.svc.job(job_id)
-        tasks, parties = await self.svc.db.run(lambda c: (repo.get_tasks(c, job_id), repo.get_parties(c, job_id)))
+        the north-south spec ids), and hulian's `tasks` with every party's state and error text, and each task's
+        and party's latest `progress` and `metrics` (local parties from the component runtime, remote ones as
+        their last poll reply said)."""
+        job = await self.jobs.job(job_id)
+        tasks, parties = await self.repo.tasks_and_parties(job_id)
+        remote = await self.repo.job_progress(job_id)
         status: dict[str, str] = {}
         detail = []
         for t in tasks:
             status[t["task_name"]] = t["status"]
             if t["task_id"]:
                 status[t["task_id"]] = t["status"]
+            mine = [p for p in parties if p["task_id"] == t["task_id"]]
+            reports = {p["role"]: await self.party.progress([p]) if p["node_id"] == self.me else
+                       remote.get((p["task_id"], p["role"]), combine_progress([])) for p in mine}
             detail.append({"task_name": t["task_name"], "task_id": t["task_id"], "status": t["status"],
-                           "message": public_text(t["message"]),
+                           "message": public_text(t["message"]), **combine_progress(reports.values()),
                            "parties": {p["role"]: {"node_id": p["node_id"], "status": p["status"],
-                                                   "message": public_text(p["message"])}
-                                       for p in parties if p["task_id"] == t["task_id"]}})
+                                                   "message": public_text(p["message"]), **reports[p["role"]]}
+                                       for p in mine}})
         return {"job_id": job_id, "job_status": job["status"], "status": status,
                 "message": public_text(job["message"]), "tasks": detail}
+
+
+def reported_progress(data: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
+    """(progress, metrics) of a party's poll reply, what of it is well formed: a progress in 0..1, metrics whose
+    names are strings and values finite numbers or strings."""
+    value = data.get("progress")
+    progress = float(value) if isinstance(value, int | float) and not isinstance(value, bool) and \
+        0 <= value <= 1 else None
+    raw = data.get("metrics")
+    metrics = {k: v for k, v in raw.items() if isinstance(k, str) and (
+        isinstance(v, str) or (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)))} \
+        if isinstance(raw, dict) else {}
+    return progress, metrics

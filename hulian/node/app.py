@@ -12,14 +12,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hulian.component.launch import ComponentRunner
+from hulian.component import ComponentRunner, StatusCallback
 from hulian.control import api as control_api
-from hulian.control import errors as control_errors
 from hulian.control.client import ControlClient
 from hulian.control.paths import PREFIXES as CONTROL_PREFIXES
 from hulian.control.service import ControlService
 from hulian.core.config import NodeConfig
-from hulian.core.errors import IllegalRequest, InternalError, NotFound, PtpError
+from hulian.core.errors import IllegalRequest, InternalError, NotFound, PtpError, RouteNotFound
 from hulian.core.http import BodyIdleTimeout
 from hulian.node import openapi
 from hulian.node.listeners import PeerListeners
@@ -71,13 +70,14 @@ def build_node(config: NodeConfig) -> Node:
     client = PeerClient(config)
     node = Node(config, db, queue, service, Authenticator(config), client, Forwarder(service, client))
     node.control = ControlService(config, db, ControlClient(config, client if config.tls.enabled else None))
-    node.components = make_components(config, db, node.control)
-    node.control.runner = node.components
+    node.components = make_components(config, db, node.control.party.on_status)
+    node.control.runtime = node.components  # the control plane reaches the runtime through its port only
     return node
 
 
-def make_components(config: NodeConfig, db: Database, control: ControlService) -> ComponentRunner | None:
-    """The component layer, reporting task states to the control plane; None while it is not installed."""
+def make_components(config: NodeConfig, db: Database, on_status: StatusCallback) -> ComponentRunner | None:
+    """The component layer, reporting task states to the control plane (`on_status`); None while it is not
+    installed."""
     try:
         from hulian.component.service import ComponentService
     except ModuleNotFoundError as e:
@@ -85,7 +85,7 @@ def make_components(config: NodeConfig, db: Database, control: ControlService) -
             raise
         log.warning("no component layer (hulian.component.service): tasks cannot run on this node")
         return None
-    return ComponentService(config, db, control.on_status)
+    return ComponentService(config, db, on_status)
 
 
 def create_app(config: NodeConfig) -> FastAPI:
@@ -178,9 +178,10 @@ class CatchAll:
 
 
 def _error_reply(request: Request, err: PtpError) -> Response:
+    """The reply to `err` in the plane the request addressed: the control plane's envelope (its codes decided by
+    `hulian.core.errors.as_control`), else the transport's E-code reply."""
     if request.url.path.startswith(CONTROL_PREFIXES):  # the control plane answers {code, msg, data}
-        kind = control_errors.BadRequest if err.http_status == 400 else control_errors.InternalError
-        return control_api.error_reply(kind(err.message))
+        return control_api.error_reply(err)
     blackbox = transport_api.is_blackbox(request)
     return transport_api.reply(format_of(request.headers.get("content-type")), err.code, err.message,
                                status=200 if blackbox else err.http_status, blackbox=blackbox)
@@ -201,7 +202,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
         if err.status_code in (404, 405) and request.url.path.startswith(CONTROL_PREFIXES):
-            return control_api.error_reply(control_errors.RouteNotFound(
+            return control_api.error_reply(RouteNotFound(
                 f"no route {request.method} {request.url.path}; see docs/control.md"))
         if err.status_code == 404:
             return _error_reply(request, NotFound(f"no route {request.url.path}; see docs/api.md"))

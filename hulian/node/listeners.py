@@ -10,8 +10,8 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hulian.control import api as control_api
-from hulian.control.errors import RouteNotFound
 from hulian.core.config import NodeConfig, Peer
+from hulian.core.errors import RouteNotFound
 from hulian.transport.auth import PEER_LISTENER
 
 log = logging.getLogger("hulian.node.listeners")

@@ -24,10 +24,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hulian.component.progress import MAX_METRICS, MAX_NAME, MAX_TEXT
-from hulian.control import errors as control_errors
 from hulian.control import paths as P
 from hulian.control.api import is_admin
-from hulian.core import errors as transport_errors
+from hulian.core import errors as hulian_errors
 from hulian.wire import headers as H
 
 log = logging.getLogger("hulian.node.openapi")
@@ -35,9 +34,9 @@ CHAN = "/v1/interconn/chan"
 HEALTH = "/v1/interconn/node/health"
 DOCS, SCHEMA = "/docs", "/openapi.json"
 
-# The roots of each plane's errors: the SDK issue re-roots them here and nowhere else.
-CONTROL_ERRORS: type[Exception] = control_errors.ControlError
-TRANSPORT_ERRORS: type[Exception] = transport_errors.PtpError
+# The roots of each plane's errors (both under hulian.core.errors.HulianError).
+CONTROL_ERRORS: type[Exception] = hulian_errors.ControlError
+TRANSPORT_ERRORS: type[Exception] = hulian_errors.PtpError
 
 
 def error_statuses(root: type[Exception]) -> dict[int, list[str]]:
@@ -432,8 +431,8 @@ def openapi_document(app: FastAPI, strict: bool = True) -> dict[str, Any]:
 
 
 def _refused(request: Request) -> Response:
-    err = control_errors.Forbidden(f"{request.url.path} is served to this node's admin only: send the admin token "
-                                   "in x-ptp-token or Authorization: Bearer (or set api.publish_docs: true)")
+    err = hulian_errors.Forbidden(f"{request.url.path} is served to this node's admin only: send the admin token "
+                                  "in x-ptp-token or Authorization: Bearer (or set api.publish_docs: true)")
     return JSONResponse({"code": err.code, "msg": err.message, "data": {}}, status_code=err.http_status)
 
 

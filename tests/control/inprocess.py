@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from hulian.component import TaskLaunch, TaskState
 from hulian.component import models as m
-from hulian.component.launch import TaskLaunch, TaskState
 from hulian.component.service import ComponentService, TaskRun
 from hulian.core.config import NodeConfig
 from hulian.crypto import tokens

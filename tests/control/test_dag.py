@@ -1,10 +1,11 @@
-"""DAG/CONF validation and resolution (hulian.wire.dag) with FATE's and Kuscia's shapes."""
+"""DAG/CONF validation (hulian.wire.dag) and resolution (hulian.control.planning) with FATE's and Kuscia's shapes."""
 from __future__ import annotations
 
 import copy
 
 import pytest
 
+from hulian.control import planning as PL
 from hulian.wire import dag as D
 
 G, H = "JG0100001100000010", "JH0100001100000020"
@@ -64,27 +65,27 @@ def test_fate_shape_resolves_per_task_and_party():
     assert D.order(dag) == ["psi_0", "lr_0"]
     assert conf.parties() == {"guest.0": G, "host.0": H, "arbiter.0": G}
     assert conf.nodes() == [G, H]
-    assert D.task_roles(conf, describe("psi")) == ["guest.0", "host.0"]
-    assert D.task_roles(conf, describe("coordinated_lr")) == ["guest.0", "host.0", "arbiter.0"]
+    assert PL.task_roles(conf, describe("psi")) == ["guest.0", "host.0"]
+    assert PL.task_roles(conf, describe("coordinated_lr")) == ["guest.0", "host.0", "arbiter.0"]
 
-    params, system = D.split_system(D.task_parameters(conf, "lr_0", "guest.0"))
+    params, system = PL.split_system(PL.task_parameters(conf, "lr_0", "guest.0"))
     assert params == {"max_iter": 10, "learning_rate": 0.2}
-    assert system == D.TaskSystem(timeout=600, max_retries=2)
-    _, host_sys = D.split_system(D.task_parameters(conf, "lr_0", "host.0"))
+    assert system == PL.TaskSystem(timeout=600, max_retries=2)
+    _, host_sys = PL.split_system(PL.task_parameters(conf, "lr_0", "host.0"))
     assert host_sys.cpu == 2 and host_sys.memory == 512 and host_sys.timeout == 600
-    assert D.resources(conf, "host.0", host_sys) == {"cpu": 2, "memory": 512, "disk": -1}
-    assert D.resources(conf, "guest.0", D.TaskSystem()) == {"cpu": -1, "memory": -1, "disk": -1}
+    assert PL.resources(conf, "host.0", host_sys) == {"cpu": 2, "memory": 512, "disk": -1}
+    assert PL.resources(conf, "guest.0", PL.TaskSystem()) == {"cpu": -1, "memory": -1, "disk": -1}
 
     ids = {"psi_0": "task_a", "lr_0": "task_b"}
-    ins, rest = D.inputs(dag, "job-1", "psi_0", "guest.0", D.task_parameters(conf, "psi_0", "guest.0"), ids,
+    ins, rest = PL.inputs(dag, "job-1", "psi_0", "guest.0", PL.task_parameters(conf, "psi_0", "guest.0"), ids,
                          describe("psi"))
     assert ins == {"input_data": {"namespace": "test_data", "name": "guest"}} and rest == {}
-    ins, rest = D.inputs(dag, "job-1", "psi_0", "host.0", D.task_parameters(conf, "psi_0", "host.0"), ids,
+    ins, rest = PL.inputs(dag, "job-1", "psi_0", "host.0", PL.task_parameters(conf, "psi_0", "host.0"), ids,
                          describe("psi"))
     assert ins == {"input_data": {"namespace": "test_data", "name": "host"}} and rest == {}
-    ins, _ = D.inputs(dag, "job-1", "lr_0", "host.0", {}, ids, describe("coordinated_lr"))
+    ins, _ = PL.inputs(dag, "job-1", "lr_0", "host.0", {}, ids, describe("coordinated_lr"))
     assert ins == {"train_data": {"namespace": "job-1-host-0", "name": "task_a-output_data"}}
-    assert D.outputs(dag, "job-1", "psi_0", "task_a", "guest.0")["output_data"] == \
+    assert PL.outputs(dag, "job-1", "psi_0", "task_a", "guest.0")["output_data"] == \
         {"namespace": "job-1-guest-0", "name": "task_a-output_data"}
 
 
@@ -100,10 +101,10 @@ def test_kuscia_shape():
     d, c = D.parse_dag(dag), D.parse_conf(conf)
     D.validate(d, c)  # no describe: component names are not checked
     assert d.components[0].component == "intersect_rsa"
-    assert D.task_roles(c, None) == ["host.0", "guest.0"]
-    ins, _ = D.inputs(d, "j", "lr_1", "guest.0", {}, {"intersect_rsa_1": "t1"})
+    assert PL.task_roles(c, None) == ["host.0", "guest.0"]
+    ins, _ = PL.inputs(d, "j", "lr_1", "guest.0", {}, {"intersect_rsa_1": "t1"})
     assert ins == {"dataset": {"namespace": "j-guest-0", "name": "t1-result"}}
-    ins, rest = D.inputs(d, "j", "intersect_rsa_1", "host.0", D.task_parameters(c, "intersect_rsa_1", "host.0"), {})
+    ins, rest = PL.inputs(d, "j", "intersect_rsa_1", "host.0", PL.task_parameters(c, "intersect_rsa_1", "host.0"), {})
     assert ins == {"data": {"namespace": "testspace", "name": "test_data"}} and rest == {}
 
 
@@ -113,8 +114,8 @@ def test_index_groups_apply_to_each_party():
     conf["task_params"]["host"] = {"0|1": {"psi_0": {"dataset_id": "shared#host", "k": 1}},
                                    "1": {"psi_0": {"k": 2}}}
     _, c = parsed(dag, conf)
-    assert D.task_parameters(c, "psi_0", "host.0") == {"dataset_id": "shared#host", "k": 1}
-    assert D.task_parameters(c, "psi_0", "host.1") == {"dataset_id": "shared#host", "k": 2}
+    assert PL.task_parameters(c, "psi_0", "host.0") == {"dataset_id": "shared#host", "k": 1}
+    assert PL.task_parameters(c, "psi_0", "host.1") == {"dataset_id": "shared#host", "k": 2}
 
 
 def test_downstream():
@@ -161,6 +162,6 @@ def test_unknown_component_is_flagged():
 
 
 def test_dataset_addresses():
-    assert D.dataset_address("ns#a#b") == {"namespace": "ns", "name": "a#b"}
-    assert D.dataset_address({"dataset_id": "x#y"}) == {"namespace": "x", "name": "y"}
-    assert D.dataset_address("plain") is None
+    assert PL.dataset_address("ns#a#b") == {"namespace": "ns", "name": "a#b"}
+    assert PL.dataset_address({"dataset_id": "x#y"}) == {"namespace": "x", "name": "y"}
+    assert PL.dataset_address("plain") is None

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hulian.control import paths as P
-from hulian.control.errors import ALL
+from hulian.core.errors import CONTROL_ERRORS as ALL
 from tests.control.inprocess import make_app, running, two_task_job
 
 ROUTES = [v for k, v in vars(P).items() if k.isupper() and isinstance(v, str) and v.startswith("/v1/")]

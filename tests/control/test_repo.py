@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hulian.control import repo
-from hulian.control.models import TaskState
+from hulian.control.states import TaskState
 from hulian.store.db import Database
 
 

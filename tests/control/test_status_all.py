@@ -80,12 +80,12 @@ def test_party_stops_a_job_its_fate_scheduler_ended_while_it_was_away(tmp_path, 
         party_of_fates_job(client)
         svc = client.app.state.node.control
         standin.jobs[JOB] = {"job_status": "RUNNING", "status": {"psi_0": "RUNNING"}}
-        client.portal.call(svc._check_schedulers)
+        client.portal.call(svc.watchdog.check_schedulers)
         assert ok(client.get(P.NS_JOB_LIST))["job_list"][JOB] == "RUNNING"
         standin.jobs[JOB] = {"job_status": "FINISHED", "status": {"psi_0": "FAILED"}}
-        svc._asked.clear()  # the watchdog asks each job's scheduler every 15 s; the test does not wait
+        svc.watchdog.asked.clear()  # the watchdog asks each job's scheduler every 15 s; the test does not wait
         with caplog.at_level(logging.INFO, logger="hulian.control"):
-            client.portal.call(svc._check_schedulers)
+            client.portal.call(svc.watchdog.check_schedulers)
         assert ok(client.get(P.NS_JOB_LIST))["job_list"][JOB] == "FINISHED"
         assert component_states(client)[(TASK, "host.0")] == ("FAILED", "stopped")
         assert f"job {JOB} ended at its scheduler fate; stopping it here" in caplog.text
@@ -99,10 +99,10 @@ def test_every_failed_recovery_attempt_is_logged(tmp_path, standin, caplog):
         svc = client.app.state.node.control
         for setup, reason in ((lambda: None, "in either form (POST: code 6000"), (standin.stop, "did not answer")):
             setup()
-            svc._asked.clear()
+            svc.watchdog.asked.clear()
             caplog.clear()
             with caplog.at_level(logging.WARNING, logger="hulian.control"):
-                client.portal.call(svc._check_schedulers)
+                client.portal.call(svc.watchdog.check_schedulers)
             warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
             assert any("recovery" in w and "scheduler fate" in w and JOB in w and reason in w for w in warnings), \
                 warnings
@@ -155,7 +155,7 @@ def test_a_silent_peer_holds_a_delivery_pass_for_one_timeout_only(tmp_path):
                      "created_at": now + i} for i in range(3)]
             client.portal.call(svc.db.run, lambda c: repo.add_outbox(c, rows))
             started = time.monotonic()
-            client.portal.call(svc.scheduler.deliver_pending)
+            client.portal.call(svc.peers.deliver_pending)
             took = time.monotonic() - started
             timeout = client.app.state.node.config.control.request_timeout_seconds
             assert timeout <= took < 2.5 * timeout, took  # three calls in a row would take 3 timeouts

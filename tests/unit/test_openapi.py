@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from hulian.control import errors as control_errors
+from hulian.core import errors as control_errors
 from hulian.core import errors as transport_errors
 from hulian.core.config import NodeConfig
 from hulian.node import openapi
@@ -77,7 +77,7 @@ def test_transport_routes_declare_json_protobuf_and_raw(client):
 def test_error_responses_come_from_the_error_classes(client):
     doc = _document(client)
     status_all = doc["paths"]["/v1/platform/schedule/job/status_all"]["post"]["responses"]
-    for cls in control_errors.ALL:
+    for cls in control_errors.CONTROL_ERRORS:
         assert str(cls.code) in status_all[str(cls.http_status)]["description"], cls.__name__
     invoke = doc["paths"]["/v1/interconn/chan/invoke"]["post"]["responses"]
     assert transport_errors.BufferFull.code in invoke["507"]["description"]
