@@ -38,6 +38,7 @@ def test_contracts_hold_on_this_tree() -> None:
     ("hulian/algorithms/statistics/stats.py", "import hulian.transport.channel", "Algorithms reach"),
     ("hulian/transport/party.py", "import hulian.transport.channel", "No import cycles"),
     ("hulian/node/app.py", "import hulian.transport.iclink._hidden", "private module"),
+    ("hulian/control/jobs.py", "import hulian.component.service", "component runtime only through"),
 ])
 def test_a_broken_contract_fails_the_check(tree: Path, module: str, line: str, broken: str) -> None:
     if "_hidden" in line:
