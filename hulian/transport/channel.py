@@ -1,4 +1,4 @@
-"""Channel: what to exchange data with its peers through the local node.
+"""Channel: topic messages between a job's parties through the local node (the PTP carrier under `hulian.federation`).
 
 A component reaches it through the SDK (`hulian.federation.PtpFederation`, built from the BFIA component
 environment by `hulian.sdk.env`), which also scopes the topics by task (`hulian.federation.topics`): a
