@@ -64,10 +64,8 @@ def guest(ctx: TaskContext, mine: np.ndarray, params: SecureSumParameters) -> di
 
 
 @component(
-    name="secure_sum", title="Secure sum", roles=("guest", "host"), provider="hulian-examples",
-    summary="Sum of a numeric column over the guest's and the hosts' tables by additive masking; only the guest "
-            "learns the total (and the row count).",
-    params=SecureSumParameters,
+    name="secure_sum", roles=("guest", "host"), provider="hulian-examples", params=SecureSumParameters,
+    summary="A column's sum over the guest's and hosts' tables by additive masking; only the guest learns it.",
     inputs=[Data("data", "the party's table with the column (CSV or Parquet)", formats=("csv", "parquet"))],
     outputs=[Data("result", "the total, at the guest", category="report", formats=("json",))])
 def secure_sum(ctx: TaskContext, params: SecureSumParameters) -> dict:
