@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from hulian.cli.component import component_app
 from hulian.cli.platform import CaOpt, ClusterOpt, NodeOpt, TokenOpt, data_app, job_app, node_health
 from hulian.cli.psi import psi
 from hulian.cli.tables import render, table
@@ -18,6 +19,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(token_app, name="token")
 app.add_typer(data_app, name="data")
 app.add_typer(job_app, name="job")
+app.add_typer(component_app, name="component")
 app.command("psi")(psi)
 
 

@@ -28,31 +28,33 @@ class NodeSession:
 
 
 class PtpFederation(Federation):
-    def __init__(self, node: NodeSession, local: Party, parties: Sequence[Party], scope: Scope):
+    def __init__(self, node: NodeSession, local: Party, parties: Sequence[Party]):
         super().__init__(local, parties)
-        self.node, self._root = node, scope
+        self.node = node
         self._channel: Channel | None = None
 
     @property
     def channel(self) -> Channel:
-        """Opened on first use: a component that only uses a link never holds this connection."""
+        """Opened on first use: a component that only uses a link never holds this connection. Callers give it
+        wire topics (`Scope.wire_topic`, sub-scope path included); it stays task-scoped (`topic=str`), so that
+        `release` drops exactly the topics this task used."""
         self._check_node()
         if self._channel is None:
             self._channel = Channel(self.node.transport, self.node.session_id, self.node.token,
                                     self.local.node_id, {p.party_id: p.node_id for p in self.parties},
-                                    topic=self._root.wire_topic, ca_file=self.node.ca_file,
+                                    topic=str, ca_file=self.node.ca_file,
                                     inst_ids={p.party_id: p.inst_id for p in self.parties if p.inst_id})
         return self._channel
 
     def send(self, dst: Party, scope: Scope, topic: str, data: bytes | bytearray | memoryview) -> None:
         try:
-            self.channel.send(dst.party_id, scope.topic(topic), data)
+            self.channel.send(dst.party_id, scope.wire_topic(topic), data)
         except ChannelError as e:
             raise FederationError(f"sending {topic!r} to {dst}: {e}") from e
 
     def recv(self, src: Party, scope: Scope, topic: str, timeout: float) -> bytes:
         try:
-            return self.channel.recv(src.party_id, scope.topic(topic), timeout)
+            return self.channel.recv(src.party_id, scope.wire_topic(topic), timeout)
         except ChannelTimeout as e:
             raise FederationTimeout(str(e)) from e
         except ChannelError as e:
@@ -61,13 +63,13 @@ class PtpFederation(Federation):
     def send_stream(self, dst: Party, scope: Scope, topic: str,
                     pieces: Iterable[bytes | bytearray | memoryview]) -> int:
         try:
-            return self.channel.send_stream(dst.party_id, scope.topic(topic), pieces)
+            return self.channel.send_stream(dst.party_id, scope.wire_topic(topic), pieces)
         except ChannelError as e:
             raise FederationError(f"streaming {topic!r} to {dst}: {e}") from e
 
     def recv_stream(self, src: Party, scope: Scope, topic: str, timeout: float) -> Iterator[bytes]:
         try:
-            yield from self.channel.recv_stream(src.party_id, scope.topic(topic), timeout)
+            yield from self.channel.recv_stream(src.party_id, scope.wire_topic(topic), timeout)
         except ChannelTimeout as e:
             raise FederationTimeout(str(e)) from e
         except ChannelError as e:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 
 from hulian.data.storage import open_storage
-from hulian.federation import FederationError, Scope
+from hulian.federation import FederationError
 from hulian.federation.ptp import NodeSession, PtpFederation
 from hulian.sdk.component import ENTRY_POINT_GROUP, Component
 from hulian.sdk.context import TaskContext
@@ -65,7 +65,7 @@ def context_for(env: ComponentEnv) -> TaskContext:
         raise ValueError("system.storage is not set; the scheduler must inject it")
     node = NodeSession(env.transport, env.session_id, env.token, env.trace_id, env.transport_ca or None)
     local = env.local
-    federation = PtpFederation(node, local, env.parties or (local,), Scope(env.task_id, env.topic_scope))
+    federation = PtpFederation(node, local, env.parties or (local,))
     reporter = Reporter(env.callback, env.task_id, env.self_role, env.session_id, env.token,
                         env.transport_ca or None)
     return TaskContext(env, federation, open_storage(env.storage), reporter)

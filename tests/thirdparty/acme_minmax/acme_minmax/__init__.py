@@ -1,0 +1,1 @@
+"""ACME's range component for hulian nodes."""
