@@ -125,5 +125,6 @@ def _shown(meta: dict[str, Any]) -> dict[str, Any]:
 
 def list_datasets(storage: Storage) -> list[dict[str, Any]]:
     """Metadata of every dataset the storage holds (those written with metadata), without keys older versions
-    recorded that hold local paths."""
-    return [_shown(m) for ns, n in storage.list_datasets() if (m := storage.read_metadata(ns, n)) is not None]
+    recorded that hold local paths, and with its address (a component's output metadata does not repeat it)."""
+    return [{**_shown(m), "namespace": ns, "name": n} for ns, n in storage.list_datasets()
+            if (m := storage.read_metadata(ns, n)) is not None]

@@ -59,6 +59,10 @@ def test_file_storage_registry(tmp_path: Path, csv_file: Path) -> None:
     assert (tmp_path / "st" / "bank" / "people" / "data_0").read_text() == CSV
     assert dataset_info(storage, "bank", "people")["count"] == 4
     assert [m["name"] for m in list_datasets(storage)] == ["people"]
+    storage.output_path("j1-guest-0", "t1-report").write_text("{}")   # a component's output: its metadata
+    storage.write_metadata("j1-guest-0", "t1-report", {"format": "json", "source": "statistics"})  # has no address
+    assert [(m["namespace"], m["name"]) for m in list_datasets(storage)] == [("bank", "people"),
+                                                                           ("j1-guest-0", "t1-report")]
     with pytest.raises(StorageError, match="already exists"):
         register_dataset(storage, "bank", "people", csv_file)
     with pytest.raises(StorageError, match="not a valid"):
