@@ -103,6 +103,7 @@ def test_job_between_real_nodes(secure_sum, make_cluster, tmp_path: Path):
     status = hulian("job", "status", job_id, "--watch", "--cluster", str(manifest), "--node", guest).stdout
     last = status[status.rindex(f"job {job_id}:"):]
     assert last.startswith(f"job {job_id}: FINISHED") and "FAILED" not in last, status
+    assert "progress" in last.splitlines()[1] and "sum_0 guest.0: rows=40" in last, last  # ctx.progress(...)
     logs = hulian("job", "logs", job_id, "--task", "sum_0", "--cluster", str(manifest), "--node", guest).stdout
     reports = {r["role"]: r for r in map(json.loads, (x for x in logs.splitlines() if x.startswith("{")))}
     assert sorted(reports) == ["guest.0", "host.0", "host.1"], logs
