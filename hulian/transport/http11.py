@@ -6,10 +6,10 @@ joining them) and reads a response body of known length straight into one new bu
 CPU of a general-purpose client per byte, and less per request.
 
 Why a second client beside httpx (the node's client everywhere else): bench/http_client.py, push + pop round
-trips through one TLS node on loopback, this client vs httpx.Client (keep-alive), client CPU per round trip:
-100 B 0.51 vs 1.42 ms, 64 KiB 0.60 vs 1.50 ms, 1 MiB 1.79 vs 3.78 ms (2 shared cores, one run). Round-trip
-times were within the noise of that machine (median 9.0 vs 11.6, 8.4 vs 6.4, 7.3 vs 9.2 ms): the gain is the
-CPU a component and the forwarder's senders keep for their own work.
+trips through one TLS node on loopback, this client vs httpx.Client (keep-alive), run alone on 2 cores
+(docs/benchmarks.md): median round trip 3.53 vs 4.08 ms (100 B), 3.97 vs 4.68 (64 KiB), 7.72 vs 9.00 (1 MiB);
+client CPU per round trip 0.43 vs 1.31, 0.52 vs 1.47, 1.73 vs 3.90 ms — CPU a component and the forwarder's
+senders keep for their own work.
 """
 from __future__ import annotations
 
