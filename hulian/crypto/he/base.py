@@ -1,0 +1,72 @@
+"""The interface every additively homomorphic scheme offers (Paillier DJN, Okamoto-Uchiyama): pure arithmetic
+on Python/gmpy2 integers, no I/O. Ciphertexts are `gmpy2.mpz`; plaintexts are integers already encoded
+(`encoding.py` maps floats and negatives into the plaintext space and back).
+
+Batch methods (`*_many`) are the fast path: they may use precomputed tables, Intel crypto_mb and worker
+processes; the single-value methods are for tests and small work.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import gmpy2
+
+Ciphertext = gmpy2.mpz
+
+
+class HeError(ValueError):
+    """A key, ciphertext or plaintext cannot be used; the message names what and why."""
+
+
+class PublicKey(ABC):
+    scheme: str            # "paillier" | "ou"
+    n: gmpy2.mpz           # the public modulus
+    bits: int              # key size as the policy counts it (bits of n)
+
+    @property
+    @abstractmethod
+    def plaintext_modulus(self) -> gmpy2.mpz:
+        """Plaintexts are integers modulo this (n for Paillier, ~p for OU's documented bound)."""
+
+    @abstractmethod
+    def encrypt_many(self, plaintexts: Sequence[int]) -> list[Ciphertext]:
+        """Fresh ciphertexts of `plaintexts` (each in [0, plaintext_modulus)); HeError for one out of range."""
+
+    @abstractmethod
+    def add(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
+        """Enc(x + y) from Enc(x), Enc(y)."""
+
+    @abstractmethod
+    def add_plain(self, a: Ciphertext, m: int) -> Ciphertext:
+        """Enc(x + m)."""
+
+    @abstractmethod
+    def mul_plain(self, a: Ciphertext, k: int) -> Ciphertext:
+        """Enc(k * x) (k an encoded plaintext: a negative k is taken modulo the plaintext space)."""
+
+    @abstractmethod
+    def neg(self, a: Ciphertext) -> Ciphertext:
+        """Enc(-x)."""
+
+    @abstractmethod
+    def rerandomize_many(self, cts: Sequence[Ciphertext]) -> list[Ciphertext]:
+        """The same plaintexts under fresh randomness (before a ciphertext leaves its computing party)."""
+
+    @abstractmethod
+    def check(self, c: Ciphertext) -> None:
+        """HeError when `c` cannot be a ciphertext under this key (out of range, not invertible)."""
+
+    def encrypt(self, m: int) -> Ciphertext:
+        return self.encrypt_many([m])[0]
+
+
+class SecretKey(ABC):
+    public: PublicKey
+
+    @abstractmethod
+    def decrypt_many(self, cts: Sequence[Ciphertext]) -> list[int]:
+        """The plaintexts in [0, plaintext_modulus) (encoding.py turns them back into signed values)."""
+
+    def decrypt(self, c: Ciphertext) -> int:
+        return self.decrypt_many([c])[0]
