@@ -112,7 +112,8 @@ def _rounded(arr: np.ndarray, shift: int) -> list[int]:
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         raise HeError("cannot encode NaN or infinity")
-    scaled = np.rint(np.ldexp(arr, shift))
+    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
+        scaled = np.rint(np.ldexp(arr, shift))
     if not np.all(np.isfinite(scaled)):
         raise HeError(f"value too large to encode: beyond float64 once scaled by 2^{shift}")
     if scaled.size and np.max(np.abs(scaled)) < 2.0**62:

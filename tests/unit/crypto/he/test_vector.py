@@ -29,11 +29,14 @@ def test_vector_arithmetic(paillier_sk: PaillierSecretKey, a: list[float], b: li
     np.testing.assert_allclose((va + s).decrypt(d), A + s, atol=1e-8)
     np.testing.assert_allclose((s - va).decrypt(d), s - A, atol=1e-8)
     np.testing.assert_allclose((va * k).decrypt(d), A * k, atol=1e-6)
+    # a product of two encodings errs by up to |x|·ulp + |y|·ulp (ulp = 2^-33, half the fixed-point step)
     scaled = va * s
     assert scaled.scale == 2
-    np.testing.assert_allclose(scaled.decrypt(d), A * s, rtol=1e-9, atol=1e-5)
-    np.testing.assert_allclose((scaled + vb).decrypt(d), A * s + B, rtol=1e-9, atol=1e-5)
-    np.testing.assert_allclose((va * B).decrypt(d), A * B, rtol=1e-9, atol=1e-4)
+    ulp = 2.0 ** -33
+    assert np.all(np.abs(scaled.decrypt(d) - A * s) <= (np.abs(A) + abs(s) + 1) * ulp + 1e-12 * np.abs(A * s))
+    assert np.all(np.abs((scaled + vb).decrypt(d) - (A * s + B))
+                  <= (np.abs(A) + abs(s) + 2) * ulp + 1e-12 * np.abs(A * s + B))
+    assert np.all(np.abs((va * B).decrypt(d) - A * B) <= (np.abs(A) + np.abs(B) + 1) * ulp + 1e-12 * np.abs(A * B))
     np.testing.assert_allclose(va.sum().decrypt(d), [A.sum()], atol=1e-7)
     r = va.rerandomize()
     assert r.ciphertexts != va.ciphertexts
