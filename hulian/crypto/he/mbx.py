@@ -2,11 +2,17 @@
 
 One call raises 8 bases to 8 exponents modulo an odd modulus. The library has kernels for 1024, 2048, 3072
 and 4096 bits and accepts moduli a little shorter or longer (`mbx_exp_BufferSize` > 0 for 989-1038,
-2029-2078, ... bits), but measured here the 2048-bit kernel returns wrong results for 2049-2078-bit moduli,
-so only moduli from its lower bound up to the nominal size are sent to it. Numbers travel as little-endian 64-bit limbs, one
-row per item, and the per-call pointer arrays are rows of numpy address arithmetic (as in
+2029-2078, ... bits), but measured here the 2048-bit kernel returns wrong results for 2049-2078-bit
+moduli, so only moduli up to a kernel's nominal size are sent to it. Numbers travel as little-endian
+64-bit limbs, one row per item; the per-call pointer arrays are rows of numpy address arithmetic (as in
 `hulian.crypto.ecc.crypto_mb`). Whatever the library cannot take (even modulus, negative or too long
-exponent) and machines without crypto_mb go to `gmpy2.powmod`, so callers never branch on the hardware.
+exponent, other sizes) and machines without crypto_mb go to `gmpy2.powmod`, so callers never branch on
+the hardware.
+
+Measured on this machine (1 core, shared): ~4-5x gmpy2.powmod at 1024/2048/4096 bits, e.g. 2048-bit
+modulus with 256-bit exponents 14k/s vs 3.3k/s, full 2048-bit exponents 2.1k/s vs 0.45k/s, 4096-bit
+modulus with 256-bit exponents 3.6k/s vs 0.93k/s, full 4096-bit 271/s vs 63/s; 32-bit exponents at 2048
+bits 43k/s vs 25k/s (call overhead dominates there).
 """
 from __future__ import annotations
 

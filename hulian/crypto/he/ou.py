@@ -67,8 +67,8 @@ class OuPublicKey(PublicKey):
         self.bits = self.n.bit_length()
         self._validate(allow_insecure_keys)
         self.random_bits = 2 * security_bits(self.bits)
-        self._plain_bits = self.bits // 3 - 1
-        self._modulus = mpz(1) << self._plain_bits
+        self.plaintext_bits = self.bits // 3 - 1
+        self._modulus = mpz(1) << self.plaintext_bits
         self._half = self._modulus >> 1
         self._tables: tuple[FixedBase, FixedBase, FixedBase] | None = None
 
@@ -102,7 +102,7 @@ class OuPublicKey(PublicKey):
 
     def _fixed_bases(self) -> tuple[FixedBase, FixedBase, FixedBase]:
         if self._tables is None:
-            n, plain = self.n, self._plain_bits
+            n, plain = self.n, self.plaintext_bits
             self._tables = (FixedBase(self.g, n, plain, _PLAIN_WINDOW),
                             FixedBase(gmpy2.invert(self.g, n), n, plain, _PLAIN_WINDOW),
                             FixedBase(self.h, n, self.random_bits, _NOISE_WINDOW))
@@ -111,7 +111,7 @@ class OuPublicKey(PublicKey):
     def signed(self, m: int) -> int:
         """The signed value an encoded plaintext in [0, M) stands for; HeError outside [0, M)."""
         if not 0 <= m < self._modulus:
-            raise HeError(f"OU plaintext outside [0, 2^{self._plain_bits})")
+            raise HeError(f"OU plaintext outside [0, 2^{self.plaintext_bits})")
         return m - self._modulus if m >= self._half else m
 
     def _g_pow(self, s: int) -> mpz:
@@ -209,8 +209,8 @@ class OuSecretKey(SecretKey):
             s -= p
         modulus = public.plaintext_modulus
         if not -(modulus >> 1) <= s < modulus >> 1:
-            raise HeError(f"OU plaintext overflow: the result left [-2^{public._plain_bits - 1}, "
-                          f"2^{public._plain_bits - 1})")
+            raise HeError(f"OU plaintext overflow: the result left [-2^{public.plaintext_bits - 1}, "
+                          f"2^{public.plaintext_bits - 1})")
         return int(s % modulus)
 
 
