@@ -26,6 +26,7 @@ import numpy as np
 from hulian.crypto.ecc import crypto_mb
 
 _KERNEL_SIZES_UP_TO = frozenset(b for top in (1024, 2048, 3072, 4096) for b in range(top - 64, top + 1))
+_MIN_BATCH = 4  # a call costs its 8 lanes: below ~4 items (short exponents) gmpy2 one by one is faster
 _BIND_LOCK = threading.Lock()
 _BOUND = False
 
@@ -82,7 +83,7 @@ def powmod_many(bases: Sequence[int], exps: Sequence[int], modulus: int) -> list
     lengths = [e.bit_length() for e in es]
     mod_bits = m.bit_length()
     lib = _library()
-    usable = (lib is not None and len(es) > 0 and m.is_odd() and supports(mod_bits)
+    usable = (lib is not None and len(es) >= _MIN_BATCH and m.is_odd() and supports(mod_bits)
               and max(lengths) <= mod_bits and all(e >= 0 for e in es))
     if not usable:
         return [gmpy2.powmod(b, e, m) for b, e in zip(bases, es, strict=True)]

@@ -23,7 +23,9 @@ fixed-point encoder's documented range does).
 
 Speed: fixed-base tables (fixedbase.py) for G, G^-1 and H make encryption a few dozen modular
 multiplications; decryption raises to t on crypto_mb modulo n (8 lanes a call), which on this machine is
-~2x gmpy2's powmod modulo the smaller p^2 (see mbx.py); ct*pt batches go through crypto_mb too.
+~2x gmpy2's powmod modulo the smaller p^2 (see mbx.py); ct*pt batches (`mul_plain_many`) go through
+crypto_mb too. The key holder encrypts through the public path: computing G^m H^r modulo p^2 and q (CRT)
+measured no faster here, the Python loop of the table lookups costing as much as the smaller products save.
 """
 from __future__ import annotations
 
@@ -36,8 +38,8 @@ from gmpy2 import mpz
 from hulian.crypto.he import mbx
 from hulian.crypto.he.base import Ciphertext, HeError, PublicKey, SecretKey
 from hulian.crypto.he.fixedbase import FixedBase
+from hulian.crypto.he.keys import check_key_size, check_modulus, random_prime
 
-MIN_SECURE_BITS = 2048
 _PLAIN_WINDOW = 8    # G and G^-1 tables: 5 MiB each at 2048 bits; plaintexts are mostly short anyway
 _NOISE_WINDOW = 10   # H table: ~23 multiplications per 224-bit r, 5 MiB (12 would be 19 MiB for ~15% more)
 
@@ -51,32 +53,24 @@ def _random_below(bound: mpz) -> mpz:
     return mpz(secrets.randbelow(int(bound)))
 
 
-def _check_size(bits: int, allow_insecure_keys: bool) -> None:
-    if bits < MIN_SECURE_BITS and not allow_insecure_keys:
-        raise HeError(f"OU key of {bits} bits refused: at least {MIN_SECURE_BITS} bits are required "
-                      f"(allow_insecure_keys=True is for tests only)")
-
-
 class OuPublicKey(PublicKey):
     """n, G, H as received or generated; validated on construction. Tables are built on first use."""
 
     scheme = "ou"
 
     def __init__(self, n: int, g: int, h: int, *, allow_insecure_keys: bool = False) -> None:
-        self.n, self.g, self.h = mpz(n), mpz(g), mpz(h)
+        self.n, self.g, self.h = check_modulus("ou", n, allow_insecure_keys), mpz(g), mpz(h)
         self.bits = self.n.bit_length()
-        self._validate(allow_insecure_keys)
+        self._validate()
         self.random_bits = 2 * security_bits(self.bits)
         self.plaintext_bits = self.bits // 3 - 1
         self._modulus = mpz(1) << self.plaintext_bits
         self._half = self._modulus >> 1
         self._tables: tuple[FixedBase, FixedBase, FixedBase] | None = None
 
-    def _validate(self, allow_insecure_keys: bool) -> None:
+    def _validate(self) -> None:
+        """n's form is checked by keys.check_modulus (OU's n = p^2 q is no perfect power either)."""
         n = self.n
-        _check_size(self.bits, allow_insecure_keys)
-        if n.is_even() or gmpy2.is_prime(n) or gmpy2.is_square(n):
-            raise HeError(f"not an OU modulus: n of {self.bits} bits is even, prime or a square")
         for name, x in (("g", self.g), ("h", self.h)):
             if not 1 < x < n or gmpy2.gcd(x, n) != 1:
                 raise HeError(f"OU public key: {name} must be a unit modulo n other than 0 and 1")
@@ -135,7 +129,8 @@ class OuPublicKey(PublicKey):
         return a * self._g_pow(self.signed(m)) % self.n
 
     def mul_plain(self, a: Ciphertext, k: int) -> Ciphertext:
-        return self.mul_plain_many([a], [k])[0]
+        s = self.signed(k % self._modulus)
+        return gmpy2.powmod(a if s >= 0 else self._invert(a), abs(s), self.n)
 
     def mul_plain_many(self, cts: Sequence[Ciphertext], ks: Sequence[int]) -> list[Ciphertext]:
         """[Enc(k * x)] for each pair; negative k (taken modulo M) raise the inverse ciphertext."""
@@ -184,8 +179,9 @@ class OuSecretKey(SecretKey):
     def __repr__(self) -> str:
         return f"OuSecretKey({self.public.bits} bits)"
 
-    def __reduce__(self) -> tuple:
-        raise TypeError("an OU secret key is not serialised")
+    def __reduce__(self) -> tuple[type, tuple[OuPublicKey, mpz, mpz, mpz]]:
+        """Only for worker processes on this machine (parallel.py)."""
+        return (OuSecretKey, (self.public, self._p, self._q, self._t))
 
     def decrypt_many(self, cts: Sequence[Ciphertext]) -> list[int]:
         n, p, p2 = self.public.n, self._p, self._p2
@@ -214,21 +210,14 @@ class OuSecretKey(SecretKey):
         return int(s % modulus)
 
 
-def _random_prime_factor(bits: int) -> mpz:
-    while True:
-        t = gmpy2.next_prime(mpz(secrets.randbits(bits - 1)) | (mpz(1) << (bits - 1)))
-        if t.bit_length() == bits:
-            return t
-
-
 def generate_ou(bits: int = 2048, *, allow_insecure_keys: bool = False) -> OuSecretKey:
     """A fresh OU key pair with n of exactly `bits` bits (the secret key's `.public` is the public key)."""
-    _check_size(bits, allow_insecure_keys)
+    check_key_size("ou", bits, allow_insecure_keys)
     t_bits = 2 * security_bits(bits)
     p_bits = bits // 3 + 1
     if p_bits < 2 * t_bits + 2:
         raise HeError(f"OU keys need at least {3 * (2 * t_bits + 1)} bits for a {t_bits}-bit t")
-    t = _random_prime_factor(t_bits)
+    t = random_prime(t_bits)
     # p = t*u + 1 with its top two bits set, so that q below has at most as many bits as p.
     u_low, u_high = -(-(3 << (p_bits - 2)) // t), ((1 << p_bits) - 2) // t
     while True:
