@@ -45,6 +45,12 @@ class PublicKey(ABC):
     def mul_plain(self, a: Ciphertext, k: int) -> Ciphertext:
         """Enc(k * x) (k an encoded plaintext: a negative k is taken modulo the plaintext space)."""
 
+    def mul_plain_many(self, cts: Sequence[Ciphertext], ks: Sequence[int]) -> list[Ciphertext]:
+        """[mul_plain(a, k)] pairwise; schemes batch it (crypto_mb) where that measures faster."""
+        if len(cts) != len(ks):
+            raise HeError(f"{len(cts)} ciphertexts but {len(ks)} scalars")
+        return [self.mul_plain(a, k) for a, k in zip(cts, ks, strict=True)]
+
     @abstractmethod
     def neg(self, a: Ciphertext) -> Ciphertext:
         """Enc(-x)."""

@@ -7,7 +7,8 @@ moduli, so only moduli up to a kernel's nominal size are sent to it. Numbers tra
 64-bit limbs, one row per item; the per-call pointer arrays are rows of numpy address arithmetic (as in
 `hulian.crypto.ecc.crypto_mb`). Whatever the library cannot take (even modulus, negative or too long
 exponent, other sizes) and machines without crypto_mb go to `gmpy2.powmod`, so callers never branch on
-the hardware.
+the hardware. `HULIAN_HE_BACKEND=gmpy2` in the environment turns crypto_mb off (benchmarks compare the
+two paths; worker processes inherit it).
 
 Measured on this machine (1 core, shared): ~4-5x gmpy2.powmod at 1024/2048/4096 bits, e.g. 2048-bit
 modulus with 256-bit exponents 14k/s vs 3.3k/s, full 2048-bit exponents 2.1k/s vs 0.45k/s, 4096-bit
@@ -17,6 +18,7 @@ bits 43k/s vs 25k/s (call overhead dominates there).
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Sequence
 
@@ -25,6 +27,7 @@ import numpy as np
 
 from hulian.crypto.ecc import crypto_mb
 
+BACKEND_ENV = "HULIAN_HE_BACKEND"  # "gmpy2": never crypto_mb
 _KERNEL_SIZES_UP_TO = frozenset(b for top in (1024, 2048, 3072, 4096) for b in range(top - 64, top + 1))
 _MIN_BATCH = 4  # a call costs its 8 lanes: below ~4 items (short exponents) gmpy2 one by one is faster
 _BIND_LOCK = threading.Lock()
@@ -44,7 +47,7 @@ def supports(mod_bits: int) -> bool:
 
 def _library() -> ctypes.CDLL | None:
     global _BOUND
-    lib = crypto_mb.load()
+    lib = None if os.environ.get(BACKEND_ENV, "").lower() == "gmpy2" else crypto_mb.load()
     if lib is None or _BOUND:
         return lib
     with _BIND_LOCK:

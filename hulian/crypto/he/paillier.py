@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import gmpy2
 from gmpy2 import mpz
 
-from hulian.crypto.he import keys
+from hulian.crypto.he import keys, mbx
 from hulian.crypto.he.base import Ciphertext, HeError, PublicKey, SecretKey
 from hulian.crypto.he.fixedbase import FixedBase
 
@@ -97,6 +97,15 @@ class PaillierPublicKey(PublicKey):
             return gmpy2.powmod(gmpy2.invert(a, self.nsquare), self.n - k, self.nsquare)
         return gmpy2.powmod(a, k, self.nsquare)
 
+    def mul_plain_many(self, cts: Sequence[Ciphertext], ks: Sequence[int]) -> list[Ciphertext]:
+        """mul_plain pairwise, the powers batched on crypto_mb (n^2 is 4096-bit at 2048-bit keys)."""
+        if len(cts) != len(ks):
+            raise HeError(f"{len(cts)} ciphertexts but {len(ks)} scalars")
+        n, half = self.n, self.n >> 1
+        reduced = [mpz(k) % n for k in ks]
+        bases = [a if k <= half else gmpy2.invert(a, self.nsquare) for a, k in zip(cts, reduced, strict=True)]
+        return mbx.powmod_many(bases, [k if k <= half else n - k for k in reduced], self.nsquare)
+
     def neg(self, a: Ciphertext) -> Ciphertext:
         return gmpy2.invert(a, self.nsquare)
 
@@ -158,12 +167,15 @@ class PaillierSecretKey(SecretKey):
     def decrypt_many(self, cts: Sequence[Ciphertext]) -> list[int]:
         p, q, p2, q2 = self._p, self._q, self._p2, self._q2
         hp, hq, pinv = self._hp, self._hq, self._p_inv_q
-        pm1, qm1 = p - 1, q - 1
-        out = []
         for c in cts:
             self.public.check(c)
-            mp = (gmpy2.powmod(c, pm1, p2) - 1) // p * hp % p
-            mq = (gmpy2.powmod(c, qm1, q2) - 1) // q * hq % q
+        # the two CRT halves batched: on crypto_mb 8 at a time (p^2 and q^2 are 2048-bit at 2048-bit keys)
+        xp = mbx.powmod_many([c % p2 for c in cts], [p - 1] * len(cts), p2)
+        xq = mbx.powmod_many([c % q2 for c in cts], [q - 1] * len(cts), q2)
+        out = []
+        for a, b in zip(xp, xq, strict=True):
+            mp = (a - 1) // p * hp % p
+            mq = (b - 1) // q * hq % q
             out.append(int(mp + p * ((mq - mp) * pinv % q)))
         return out
 

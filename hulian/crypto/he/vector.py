@@ -83,7 +83,8 @@ class EncryptedVector:
         if bound is not None and bound > self.encoder.max_encoded:
             raise HeError("product would overflow the encoding's range (use a larger key or fewer fraction bits)")
         pk, m = self.public_key, self.encoder.modulus
-        cts = [pk.mul_plain(c, k % m) for c, k in _broadcast(self.ciphertexts, signed)]
+        pairs = list(_broadcast(self.ciphertexts, signed))
+        cts = pk.mul_plain_many([c for c, _ in pairs], [k % m for _, k in pairs])
         return self._like(cts, self.scale + extra, bound)
 
     __rmul__ = __mul__
