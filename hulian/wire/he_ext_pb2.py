@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from hulian.wire.interconnection.runtime import phe_pb2 as interconnection_dot_runtime_dot_phe__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0che_ext.proto\x12\x0chulian.he.v1\x1a!interconnection/runtime/phe.proto\"\xa6\x01\n\x0bOuPublicKey\x12\x31\n\x01n\x18\x01 \x01(\x0b\x32&.org.interconnection.v2.runtime.Bigint\x12\x31\n\x01g\x18\x02 \x01(\x0b\x32&.org.interconnection.v2.runtime.Bigint\x12\x31\n\x01h\x18\x03 \x01(\x0b\x32&.org.interconnection.v2.runtime.Bigint\"A\n\x0cOuCiphertext\x12\x31\n\x01\x63\x18\x01 \x01(\x0b\x32&.org.interconnection.v2.runtime.Bigintb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0che_ext.proto\x12\x0chulian.he.v1\x1a!interconnection/runtime/phe.proto\"\xa6\x01\n\x0bOuPublicKey\x12\x31\n\x01n\x18\x01 \x01(\x0b\x32&.org.interconnection.v2.runtime.Bigint\x12\x31\n\x01g\x18\x02 \x01(\x0b\x32&.org.interconnection.v2.runtime.Bigint\x12\x31\n\x01h\x18\x03 \x01(\x0b\x32&.org.interconnection.v2.runtime.Bigint\"A\n\x0cOuCiphertext\x12\x31\n\x01\x63\x18\x01 \x01(\x0b\x32&.org.interconnection.v2.runtime.Bigint\"B\n\x0f\x46ixedPointArray\x12\x11\n\tfrac_bits\x18\x01 \x01(\x05\x12\r\n\x05scale\x18\x02 \x01(\x05\x12\r\n\x05shape\x18\x03 \x03(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,4 +36,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OUPUBLICKEY']._serialized_end=232
   _globals['_OUCIPHERTEXT']._serialized_start=234
   _globals['_OUCIPHERTEXT']._serialized_end=299
+  _globals['_FIXEDPOINTARRAY']._serialized_start=301
+  _globals['_FIXEDPOINTARRAY']._serialized_end=367
 # @@protoc_insertion_point(module_scope)

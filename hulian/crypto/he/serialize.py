@@ -96,11 +96,8 @@ def public_key_from_bytes(data: bytes, scheme: str, allow_insecure_keys: bool = 
     buf = _container(data, PUBLIC_KEY_TYPE[scheme], "scalar").scalar.buf
     if scheme == "paillier":
         pk = _parse(phe_pb2.PaillierPublicKey, buf, "paillier_public_key")
-        n, hs = _positive(pk.n, "Paillier n"), _positive(pk.hs, "Paillier hs")
-        check_modulus("Paillier", n, allow_insecure_keys)
-        if not 1 < hs < n * n or gmpy2.gcd(hs, n) != 1:
-            raise HeError("Paillier hs must lie in (1, n^2) and be prime to n")
-        return PaillierPublicKey(n, hs)
+        return PaillierPublicKey(_positive(pk.n, "Paillier n"), _positive(pk.hs, "Paillier hs"),
+                                 allow_insecure_keys=allow_insecure_keys)  # it validates itself
     ok = _parse(he_ext_pb2.OuPublicKey, buf, "ou_public_key")
     n, g, h = _positive(ok.n, "OU n"), _positive(ok.g, "OU g"), _positive(ok.h, "OU h")
     check_modulus("OU", n, allow_insecure_keys)
@@ -134,3 +131,24 @@ def ciphertexts_from_bytes(key: PublicKey, data: bytes) -> tuple[list[Ciphertext
     for c in cts:
         key.check(c)
     return cts, shape
+
+
+# ---- hulian's fixed-point header of a ctx.he array (extension) -------------------------------------------------
+FIXED_POINT_TYPE = "hulian_fixed_point"
+
+
+def fixed_point_to_bytes(frac_bits: int, scale: int, shape: Sequence[int]) -> bytes:
+    header = he_ext_pb2.FixedPointArray(frac_bits=frac_bits, scale=scale, shape=shape)
+    return dx.DataExchangeProtocol(scalar_type=OBJECT, scalar_type_name=FIXED_POINT_TYPE,
+                                   scalar=dx.Scalar(buf=header.SerializeToString())).SerializeToString()
+
+
+def fixed_point_from_bytes(data: bytes) -> tuple[int, int, tuple[int, ...]]:
+    """(frac_bits, scale, shape) of a ctx.he array's header."""
+    header = _parse(he_ext_pb2.FixedPointArray, _container(data, FIXED_POINT_TYPE, "scalar").scalar.buf,
+                    FIXED_POINT_TYPE)
+    shape = tuple(header.shape)
+    if header.frac_bits < 0 or header.scale < 1 or any(d < 0 for d in shape):
+        raise HeError(f"{FIXED_POINT_TYPE}: frac_bits {header.frac_bits}, scale {header.scale}, shape {shape} "
+                      "make no array")
+    return header.frac_bits, header.scale, shape
