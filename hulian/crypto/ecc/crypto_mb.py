@@ -92,7 +92,7 @@ def _require() -> ctypes.CDLL:
     return lib
 
 
-def _lane_pointers(base: int, stride: int, n: int, pad: int) -> np.ndarray:
+def lane_pointers(base: int, stride: int, n: int, pad: int) -> np.ndarray:
     """Row g holds the addresses of items 8g..8g+7; missing tail lanes point to `pad`."""
     groups = (n + 7) // 8
     addrs = np.full(groups * 8, pad, dtype=np.uint64)
@@ -100,7 +100,8 @@ def _lane_pointers(base: int, stride: int, n: int, pad: int) -> np.ndarray:
     return addrs.reshape(groups, 8)
 
 
-def _failed_lanes(status: int) -> list[int]:
+def failed_lanes(status: int) -> list[int]:
+    """The lanes whose 4-bit field of an mbx_status is non-zero."""
     return [lane for lane in range(8) if (status >> (4 * lane)) & 0xF]
 
 
@@ -115,14 +116,14 @@ def _mb8(call, key: bytes, inputs: list[np.ndarray], tail: tuple = ()) -> tuple[
     scratch = np.empty((8, 32), dtype=np.uint8)
     key_buf = ctypes.create_string_buffer(bytes(key), 32)
     key_ptrs = (ctypes.c_void_p * 8)(*([ctypes.addressof(key_buf)] * 8))
-    in_ptrs = [_lane_pointers(a.ctypes.data, 32, n, a.ctypes.data) for a in srcs]
-    out_ptrs = _lane_pointers(out.ctypes.data, 32, n, scratch.ctypes.data)
+    in_ptrs = [lane_pointers(a.ctypes.data, 32, n, a.ctypes.data) for a in srcs]
+    out_ptrs = lane_pointers(out.ctypes.data, 32, n, scratch.ctypes.data)
     kp, op, ips = ctypes.addressof(key_ptrs), out_ptrs.ctypes.data, [p.ctypes.data for p in in_ptrs]
     bad: list[int] = []
     for g in range(out_ptrs.shape[0]):
         status = call(op + 64 * g, kp, *(ip + 64 * g for ip in ips), *tail)
         if status:
-            bad.extend(8 * g + lane for lane in _failed_lanes(status) if 8 * g + lane < n)
+            bad.extend(8 * g + lane for lane in failed_lanes(status) if 8 * g + lane < n)
     return out, bad
 
 
