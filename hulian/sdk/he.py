@@ -172,7 +172,7 @@ class Messages(Protocol):
     """What ctx.he needs of a TaskContext."""
 
     local: Party
-    others: list[Party]
+    parties: tuple[Party, ...]
 
     def send_bytes(self, to: Party | Sequence[Party], topic: str, data: bytes) -> None: ...
     def recv_bytes(self, frm: Party, topic: str, timeout: float | None = None) -> bytes: ...
@@ -194,7 +194,7 @@ class HeContext:
         if scheme not in GENERATORS:
             raise HeError(f"unknown scheme {scheme!r}; known: {sorted(GENERATORS)}")
         ctx = self._ctx
-        receivers = [p for p in ctx.others if p != holder] if to is None else list(to)
+        receivers = [p for p in ctx.parties if p != holder] if to is None else list(to)
         if ctx.local == holder:
             secret = GENERATORS[scheme](bits, allow_insecure_keys=allow_insecure_keys)
             data = serialize.public_key_to_bytes(secret.public)
