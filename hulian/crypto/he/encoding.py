@@ -56,15 +56,13 @@ class FixedPoint:
         arr = np.asarray(values)
         if arr.dtype.kind in "iu":
             ints = [int(v) << shift for v in arr.ravel().tolist()]
-        elif arr.dtype.kind == "f" or arr.dtype == object:
-            arr = arr.astype(np.float64)
-            if not np.all(np.isfinite(arr)):
-                raise HeError("cannot encode NaN or infinity")
-            scaled = np.rint(np.ldexp(arr.ravel(), shift))
-            if scaled.size and np.max(np.abs(scaled)) < 2.0**62:
-                ints = scaled.astype(np.int64).tolist()
-            else:
-                ints = [int(v) for v in scaled.tolist()]
+        elif arr.dtype.kind == "f":
+            ints = _rounded(arr.ravel(), shift)
+        elif arr.dtype == object:  # Python ints beyond int64 (exact) mixed with floats (rounded)
+            items = arr.ravel().tolist()
+            if not all(isinstance(v, int | float) for v in items):
+                raise HeError("can only encode ints and floats")
+            ints = [v << shift if isinstance(v, int) else _rounded(np.array([v]), shift)[0] for v in items]
         else:
             raise HeError(f"cannot encode values of dtype {arr.dtype}")
         limit = self.max_encoded
@@ -107,6 +105,20 @@ class FixedPoint:
             return np.array([v / div for v in ints], dtype=np.float64)
         except OverflowError:
             raise HeError("decoded value outside float64") from None
+
+
+def _rounded(arr: np.ndarray, shift: int) -> list[int]:
+    """round(x · 2^shift) for finite floats, exactly (through int64 when small enough, else Python ints)."""
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise HeError("cannot encode NaN or infinity")
+    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
+        scaled = np.rint(np.ldexp(arr, shift))
+    if not np.all(np.isfinite(scaled)):
+        raise HeError(f"value too large to encode: beyond float64 once scaled by 2^{shift}")
+    if scaled.size and np.max(np.abs(scaled)) < 2.0**62:
+        return scaled.astype(np.int64).tolist()
+    return [int(v) for v in scaled.tolist()]
 
 
 class Packer:

@@ -2,11 +2,17 @@
 
 One call raises 8 bases to 8 exponents modulo an odd modulus. The library has kernels for 1024, 2048, 3072
 and 4096 bits and accepts moduli a little shorter or longer (`mbx_exp_BufferSize` > 0 for 989-1038,
-2029-2078, ... bits), but measured here the 2048-bit kernel returns wrong results for 2049-2078-bit moduli,
-so only moduli from its lower bound up to the nominal size are sent to it. Numbers travel as little-endian 64-bit limbs, one
-row per item, and the per-call pointer arrays are rows of numpy address arithmetic (as in
+2029-2078, ... bits), but measured here the 2048-bit kernel returns wrong results for 2049-2078-bit
+moduli, so only moduli up to a kernel's nominal size are sent to it. Numbers travel as little-endian
+64-bit limbs, one row per item; the per-call pointer arrays are rows of numpy address arithmetic (as in
 `hulian.crypto.ecc.crypto_mb`). Whatever the library cannot take (even modulus, negative or too long
-exponent) and machines without crypto_mb go to `gmpy2.powmod`, so callers never branch on the hardware.
+exponent, other sizes) and machines without crypto_mb go to `gmpy2.powmod`, so callers never branch on
+the hardware.
+
+Measured on this machine (1 core, shared): ~4-5x gmpy2.powmod at 1024/2048/4096 bits, e.g. 2048-bit
+modulus with 256-bit exponents 14k/s vs 3.3k/s, full 2048-bit exponents 2.1k/s vs 0.45k/s, 4096-bit
+modulus with 256-bit exponents 3.6k/s vs 0.93k/s, full 4096-bit 271/s vs 63/s; 32-bit exponents at 2048
+bits 43k/s vs 25k/s (call overhead dominates there).
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import numpy as np
 from hulian.crypto.ecc import crypto_mb
 
 _KERNEL_SIZES_UP_TO = frozenset(b for top in (1024, 2048, 3072, 4096) for b in range(top - 64, top + 1))
+_MIN_BATCH = 4  # a call costs its 8 lanes: below ~4 items (short exponents) gmpy2 one by one is faster
 _BIND_LOCK = threading.Lock()
 _BOUND = False
 
@@ -66,26 +73,34 @@ def _from_limbs(rows: np.ndarray) -> list[gmpy2.mpz]:
 def powmod_many(bases: Sequence[int], exps: Sequence[int], modulus: int) -> list[gmpy2.mpz]:
     """[b^e mod modulus for b, e in zip(bases, exps)], 8 at a time on crypto_mb when it can take them.
 
-    Time is set by the longest exponent of the batch (crypto_mb runs all lanes to `exp_bits`), so batch
-    exponents of similar length together.
+    A call runs its 8 lanes for as many exponent bits as its longest exponent has, so items are sorted by
+    exponent length first: a batch mixing short and long exponents costs what each length costs.
     """
     if len(bases) != len(exps):
         raise ValueError(f"{len(bases)} bases but {len(exps)} exponents")
     m = gmpy2.mpz(modulus)
-    lib = _library()
-    exp_bits = max((gmpy2.mpz(e).bit_length() for e in exps), default=0)
+    es = [gmpy2.mpz(e) for e in exps]
+    lengths = [e.bit_length() for e in es]
     mod_bits = m.bit_length()
-    usable = (lib is not None and len(bases) > 0 and m.is_odd() and supports(mod_bits)
-              and 0 < exp_bits <= mod_bits and all(e >= 0 for e in exps))
+    lib = _library()
+    usable = (lib is not None and len(es) >= _MIN_BATCH and m.is_odd() and supports(mod_bits)
+              and max(lengths) <= mod_bits and all(e >= 0 for e in es))
     if not usable:
-        return [gmpy2.powmod(b, e, m) for b, e in zip(bases, exps, strict=True)]
-    return _mb8(lib, [gmpy2.f_mod(b, m) for b in bases], exps, m, exp_bits)
+        return [gmpy2.powmod(b, e, m) for b, e in zip(bases, es, strict=True)]
+    order = sorted(range(len(es)), key=lengths.__getitem__)
+    results = _mb8(lib, [gmpy2.f_mod(bases[i], m) for i in order], [es[i] for i in order],
+                   [lengths[i] for i in order], m)
+    out: list[gmpy2.mpz] = [gmpy2.mpz(0)] * len(es)
+    for position, i in enumerate(order):
+        out[i] = results[position]
+    return out
 
 
-def _mb8(lib: ctypes.CDLL, bases: list[gmpy2.mpz], exps: Sequence[int], m: gmpy2.mpz,
-         exp_bits: int) -> list[gmpy2.mpz]:
+def _mb8(lib: ctypes.CDLL, bases: list[gmpy2.mpz], exps: list[gmpy2.mpz], lengths: list[int],
+         m: gmpy2.mpz) -> list[gmpy2.mpz]:
+    """Exponents ascending by `lengths`; each call gets its own lanes' longest length as `exp_bits`."""
     n, mod_bits = len(bases), m.bit_length()
-    limbs, exp_limbs = (mod_bits + 63) // 64, (exp_bits + 63) // 64
+    limbs, exp_limbs = (mod_bits + 63) // 64, max(1, (lengths[-1] + 63) // 64)
     base_rows, exp_rows, mod_row = _limbs(bases, limbs), _limbs(exps, exp_limbs), _limbs([m], limbs)
     out = np.empty((n, limbs), dtype=np.uint64)
     scratch = np.empty((8, limbs), dtype=np.uint64)
@@ -98,6 +113,7 @@ def _mb8(lib: ctypes.CDLL, bases: list[gmpy2.mpz], exps: Sequence[int], m: gmpy2
     bp, ep, op = b_ptrs.ctypes.data, e_ptrs.ctypes.data, o_ptrs.ctypes.data
     mp, wp = mod_ptrs.ctypes.data, work.ctypes.data
     for g in range(o_ptrs.shape[0]):
+        exp_bits = max(1, lengths[min(8 * g + 7, n - 1)])
         status = lib.mbx_exp_mb8(op + 64 * g, bp + 64 * g, ep + 64 * g, exp_bits, mp, mod_bits, wp, buf_len)
         if status:
             lanes = [8 * g + lane for lane in crypto_mb.failed_lanes(status) if 8 * g + lane < n]
