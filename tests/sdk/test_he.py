@@ -34,7 +34,7 @@ def affine(ctx: TaskContext, scheme: str = "paillier", bits: int = 1024) -> dict
         return {"xw_b": xw_b.tolist(), "ids": ids.tolist(), "stats": vars(ctx.he.stats)}
     x = ctx.he.recv(ctx.guest, "x", key)
     ids = ctx.he.recv(ctx.guest, "ids", key)
-    with pytest.raises(HeError, match="only the key holder guest.0 can decrypt"):
+    with pytest.raises(HeError, match=r"only the key holder guest\.0 can decrypt"):
         key.decrypt(x)
     sent = ctx.he.send(ctx.guest, "xw+b", (x.dot(W) + B).rerandomize())
     ctx.he.send(ctx.guest, "ids", -(ids * 3) + 1)
@@ -116,8 +116,8 @@ def test_refusals(tmp_path: Path) -> None:
     def wrong_size(ctx: TaskContext) -> None:
         ctx.he.keygen(holder=ctx.guest, bits=1024 if ctx.local == ctx.guest else 2048, allow_insecure_keys=True)
 
-    with pytest.raises(PartyFailed, match="host.0: HeError: guest.0 sent a 1024-bit paillier key; this party "
-                                          "expected 2048 bits"):
+    with pytest.raises(PartyFailed, match=r"host\.0: HeError: guest\.0 sent a 1024-bit paillier key; this "
+                                          r"party expected 2048 bits"):
         run_parties(wrong_size, {"guest.0": {}, "host.0": {}}, tmp_path / "a", timeout=20)
 
     def insecure(ctx: TaskContext) -> None:
@@ -134,7 +134,7 @@ def test_refusals(tmp_path: Path) -> None:
         else:
             ctx.he.recv(ctx.guest, "x", key)
 
-    with pytest.raises(PartyFailed, match="host.0: HeError: guest.0 encoded with 16 fraction bits"):
+    with pytest.raises(PartyFailed, match=r"host\.0: HeError: guest\.0 encoded with 16 fraction bits"):
         run_parties(other_encoding, {"guest.0": {}, "host.0": {}}, tmp_path / "c", timeout=20)
 
     def not_an_array(ctx: TaskContext) -> None:
@@ -144,8 +144,8 @@ def test_refusals(tmp_path: Path) -> None:
         else:
             ctx.he.recv(ctx.guest, "x", key)
 
-    with pytest.raises(PartyFailed, match="host.0: HeError: expected a DataExchangeProtocol of OBJECT "
-                                          "'hulian_fixed_point'"):
+    with pytest.raises(PartyFailed, match=r"host\.0: HeError: expected a DataExchangeProtocol of OBJECT "
+                                          r"'hulian_fixed_point'"):
         run_parties(not_an_array, {"guest.0": {}, "host.0": {}}, tmp_path / "d", timeout=20)
 
 

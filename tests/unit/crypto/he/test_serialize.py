@@ -9,7 +9,7 @@ from google.protobuf.descriptor import FieldDescriptor as F
 
 from hulian.crypto.he import serialize as ser
 from hulian.crypto.he.base import HeError
-from hulian.crypto.he.ou import OuPublicKey, generate_ou
+from hulian.crypto.he.ou import generate_ou
 from hulian.crypto.he.paillier import PaillierPublicKey, generate_paillier
 from hulian.wire import he_ext_pb2
 from hulian.wire.interconnection.handshake.protocol_family import phe_pb2 as hs_phe
@@ -107,6 +107,8 @@ def test_messages_are_upstreams() -> None:
         (he_ext_pb2.OuPublicKey, "hulian.he.v1.OuPublicKey",
          {"n": (1, F.TYPE_MESSAGE), "g": (2, F.TYPE_MESSAGE), "h": (3, F.TYPE_MESSAGE)}),
         (he_ext_pb2.OuCiphertext, "hulian.he.v1.OuCiphertext", {"c": (1, F.TYPE_MESSAGE)}),
+        (he_ext_pb2.FixedPointArray, "hulian.he.v1.FixedPointArray",
+         {"frac_bits": (1, F.TYPE_INT32), "scale": (2, F.TYPE_INT32), "shape": (3, F.TYPE_INT64)}),
     ]
     for cls, full_name, fields in schemas:
         d = cls.DESCRIPTOR
@@ -226,3 +228,15 @@ def test_ciphertexts_under_a_larger_key_are_refused(paillier) -> None:
     data = ser.ciphertexts_to_bytes(other, other.encrypt_many([1, 2, 3]), (3,))
     with pytest.raises(HeError):
         ser.ciphertexts_from_bytes(paillier.public, data)
+
+
+def test_fixed_point_header_known_answer() -> None:
+    """hulian's extension: FixedPointArray{frac_bits 1, scale 2, shape 3 (packed)} in an OBJECT scalar."""
+    header = b"\x08\x20" + b"\x10\x02" + b"\x1a\x02\x03\x04"          # 32 fraction bits, scale 2, shape [3, 4]
+    message = b"\x08\x14" + b"\x12\x12" + b"hulian_fixed_point" + b"\x2a\x0a" + b"\x0a\x08" + header
+    assert ser.fixed_point_to_bytes(32, 2, (3, 4)) == message
+    assert ser.fixed_point_from_bytes(message) == (32, 2, (3, 4))
+    for frac_bits, scale, shape in ((-1, 1, ()), (32, 0, ()), (32, 1, (-2,))):
+        bad = he_ext_pb2.FixedPointArray(frac_bits=frac_bits, scale=scale, shape=shape).SerializeToString()
+        with pytest.raises(HeError, match="make no array"):
+            ser.fixed_point_from_bytes(_container("hulian_fixed_point", scalar=dx.Scalar(buf=bad)))
