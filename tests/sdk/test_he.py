@@ -97,7 +97,9 @@ def test_large_arrays_stream_in_pieces_and_counters_span_sub_scopes(tmp_path: Pa
             sent = it.he.send(ctx.hosts[0], "m", key.encrypt(matrix))
             empty = it.he.send(ctx.hosts[0], "empty", key.encrypt(np.zeros((0, 4))))
             return {"sent": vars(sent), "empty": vars(empty), "total": vars(ctx.he.stats)}
+        before = ctx.he.stats.copy()
         got = it.he.recv(ctx.guest, "m", key)
+        assert (ctx.he.stats - before).messages_received == 1 + 4      # a snapshot and a difference
         nothing = it.he.recv(ctx.guest, "empty", key)
         assert got.shape == (10, 2) and nothing.shape == (0, 4) and nothing.size == 0
         it.he.send(ctx.guest, "back", got)
