@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 
 # The interconnection protos (secretflow/interconnection packages, yacl's black-box reply).
 IC_PROTOS := $(addprefix hulian/wire/interconnection/,common/header.proto link/transport.proto link/blackbox.proto \
-	handshake/entry.proto handshake/protocol_family/ecc.proto handshake/algos/psi.proto runtime/ecdh_psi.proto)
+	handshake/entry.proto handshake/protocol_family/ecc.proto handshake/algos/psi.proto runtime/ecdh_psi.proto \
+	handshake/protocol_family/phe.proto runtime/phe.proto runtime/data_exchange.proto)
+# hulian's own extension of them (Okamoto-Uchiyama objects; docs/he.md).
+HE_EXT_PROTO := hulian/wire/he_ext.proto
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +37,9 @@ proto: $(STAMP)
 	sed -i -E 's/^from interconnection\.([a-z_.]+) import/from hulian.wire.interconnection.\1 import/' \
 		$(IC_PROTOS:.proto=_pb2.py) $(IC_PROTOS:.proto=_pb2.pyi) $(IC_PROTOS:.proto=_pb2_grpc.py)
 	rm -f $(filter-out hulian/wire/interconnection/link/transport_pb2_grpc.py,$(IC_PROTOS:.proto=_pb2_grpc.py))
+	$(BIN)/python -m grpc_tools.protoc -I hulian/wire --python_out=hulian/wire --pyi_out=hulian/wire $(HE_EXT_PROTO)
+	sed -i -E 's/^from interconnection\.([a-z_.]+) import/from hulian.wire.interconnection.\1 import/' \
+		$(HE_EXT_PROTO:.proto=_pb2.py) $(HE_EXT_PROTO:.proto=_pb2.pyi)
 
 lint: $(STAMP)
 	$(BIN)/ruff check hulian tests bench examples

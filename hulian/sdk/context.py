@@ -18,6 +18,7 @@ import numpy as np
 from hulian.data.storage import Storage
 from hulian.federation import Federation, Party, Scope
 from hulian.sdk.env import ComponentEnv
+from hulian.sdk.he import HeContext, Traffic
 from hulian.sdk.io import Output, TableInput
 from hulian.sdk.progress import Reporter
 from hulian.transport.iclink import Link
@@ -51,6 +52,8 @@ class TaskContext:
         self.scope = scope or Scope(env.task_id, env.topic_scope)
         self.timeout = timeout
         self.log = logging.getLogger(f"hulian.component.{env.component or 'task'}")
+        self._he: HeContext | None = None
+        self._he_stats = Traffic()   # one count for a context and its sub-scopes
 
     # ---- parties ----------------------------------------------------------------------------------------
     @property
@@ -93,8 +96,10 @@ class TaskContext:
 
     def sub(self, name: str) -> TaskContext:
         """A nested scope (an iteration, a sub-protocol): its topics can never meet the parent's or a sibling's."""
-        return TaskContext(self.env, self.federation, self.storage, self.reporter, self.scope.sub(name),
-                           self.timeout)
+        child = TaskContext(self.env, self.federation, self.storage, self.reporter, self.scope.sub(name),
+                            self.timeout)
+        child._he_stats = self._he_stats
+        return child
 
     # ---- messages ---------------------------------------------------------------------------------------
     def send_bytes(self, to: Party | Sequence[Party], topic: str, data: bytes | bytearray | memoryview) -> None:
@@ -130,6 +135,13 @@ class TaskContext:
         """A yacl-semantics link among the parties of `roles` (for open protocols SecretFlow peers speak, such
         as ECDH-PSI); one per scope."""
         return self.federation.link(self.scope, roles, self.timeout if timeout is None else timeout)
+
+    @property
+    def he(self) -> HeContext:
+        """Additively homomorphic encryption among the parties: keys, encrypted arrays, counters (docs/he.md)."""
+        if self._he is None:
+            self._he = HeContext(self, self._he_stats)
+        return self._he
 
     # ---- data -------------------------------------------------------------------------------------------
     def input(self, name: str) -> TableInput:
