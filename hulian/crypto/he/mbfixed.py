@@ -40,7 +40,7 @@ from hulian.crypto.he.mbx import BACKEND_ENV
 DIGIT_BITS = 52
 _MASK = np.uint64((1 << DIGIT_BITS) - 1)
 _KERNELS = ((20, 1024), (30, 1536), (40, 2048), (60, 3072), (79, 4096))  # digits, largest modulus served
-_CHUNK = 64  # lane groups whose gathered rows are processed together (64 x 8 x 79 x 8 B = 324 KB: in L2)
+_CHUNK_BYTES = 8 << 20  # gathered table entries per chunk of lane groups (12 groups at 4096 bits, w=8)
 _BIND_LOCK = threading.Lock()
 _AMM: dict[int, ctypes._CFuncPtr] = {}
 
@@ -174,8 +174,9 @@ class MbFixedBase:
         # rows a group needs: its longest exponent (the last, as they are sorted) in w-bit digits, at least 1
         needed = [max(1, -(-padded[min(8 * g + 7, n - 1)].bit_length() // w)) for g in range(groups)]
         acc = np.empty((groups, self.digits, 8), dtype=np.uint64)
-        for start in range(0, groups, _CHUNK):
-            stop = min(groups, start + _CHUNK)
+        per_chunk = max(1, _CHUNK_BYTES // (self._rows * self.digits * 64))
+        for start in range(0, groups, per_chunk):
+            stop = min(groups, start + per_chunk)
             self._chunk(acc[start:stop], digit_rows[start:stop], needed[start:stop])
         values = from_digits(acc.transpose(0, 2, 1).reshape(8 * groups, self.digits)[:n])
         m = self.modulus
@@ -186,19 +187,19 @@ class MbFixedBase:
         return out
 
     def _chunk(self, acc: np.ndarray, digit_rows: np.ndarray, needed: list[int]) -> None:
-        """acc[g] (mb layout) = base^(exponents of group g) mod m, for a chunk of lane groups."""
-        amm, table = self._amm_fn, self._table
-        stride = self.digits * 8 * 8
-        acc_ptr, mp, kp = acc.ctypes.data, self._mod_mb.ctypes.data, self._k0.ctypes.data
-        acc[:] = table[0][digit_rows[:, :, 0]].transpose(0, 2, 1)
-        for i in range(1, max(needed)):
-            first = next(g for g, rows in enumerate(needed) if rows > i)  # groups are sorted by length
-            gathered = np.ascontiguousarray(table[i][digit_rows[first:, :, i]].transpose(0, 2, 1))
-            gp = gathered.ctypes.data
-            for g in range(first, len(needed)):
-                a = acc_ptr + g * stride
-                amm(a, a, gp + (g - first) * stride, mp, kp)
+        """acc[g] (mb layout) = base^(exponents of group g) mod m for a chunk of lane groups: every table entry
+        the chunk needs is gathered by one fancy index into (group, position, digit, lane) order first."""
+        amm, digits = self._amm_fn, self.digits
+        rows = max(needed)
+        gathered = np.ascontiguousarray(
+            self._table[np.arange(rows)[None, None, :], digit_rows[:, :, :rows]].transpose(0, 2, 3, 1))
+        acc[:] = gathered[:, 0]
+        entry = digits * 64  # bytes of one (digits, 8) block
+        acc_ptr, gp, mp, kp = acc.ctypes.data, gathered.ctypes.data, self._mod_mb.ctypes.data, self._k0.ctypes.data
         one = self._one_mb.ctypes.data
-        for g in range(len(needed)):
-            a = acc_ptr + g * stride
+        for g, count in enumerate(needed):
+            a = acc_ptr + g * entry
+            b = gp + g * rows * entry
+            for i in range(1, count):
+                amm(a, a, b + i * entry, mp, kp)
             amm(a, a, one, mp, kp)
