@@ -13,7 +13,7 @@ entries (w=8: ~0.15 s at 4096 bits). A table is pickled as its parameters and re
 process, so handing one to a worker costs the worker that build, not 16 MiB through a pipe.
 
 Batches (`pow_many`, from MB_MIN_BATCH exponents) run on AVX512-IFMA where crypto_mb serves the modulus
-(`mbfixed.py`: the same table in Montgomery form, 8 lanes a call, 2-4x faster); HULIAN_HE_BACKEND=gmpy2
+(`mbfixed.py`: the same table in Montgomery form, 8 lanes a call, 2-3.5x faster here); HULIAN_HE_BACKEND=gmpy2
 or a machine without IFMA keeps them here. Each table is built on first use, so a key used only in batches
 holds only the IFMA table (20 MiB at 4096 bits, window 8) and one used only singly only this one.
 """

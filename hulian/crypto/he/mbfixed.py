@@ -17,8 +17,13 @@ group's accumulator by one call. At the end amm(acc, 1) and one conditional subt
 
 Kernels used: the moduli Intel sizes them for (x20: up to 1024 bits, x30: 1536, x40: 2048, x60: 3072,
 x79: 4096), where the almost-Montgomery bound has at least 12 bits of room; other sizes and even moduli
-are refused by `supports` and stay on gmpy2 (fixedbase.py decides). Measured on this machine (1 core,
-shared): one 8-lane call is ~3.4x eight gmpy2 `x * y % m` at 2048 and 4096 bits.
+are refused by `supports` and stay on gmpy2 (fixedbase.py decides).
+
+Measured on this machine (1 core, shared with other work, so +-30%): one 8-lane call costs ~3.6-3.9 us at
+2048 bits (eight gmpy2 `x * y % m`: ~12 us) and ~18-21 us at 4096 bits (~38 us; the 79-digit kernel spills
+registers, once 10.7 us was seen). Batches: 4096-bit modulus, 1024-bit exponents (DJN-2048 hs^r), window 8:
+2.7-4.0k/s against 1.0-1.6k/s, window 10: 3.6-5.5k/s; 2048-bit modulus, 224-bit exponents (OU-2048 h^r),
+window 10: 50-59k/s against 22-23k/s. The calls are ~95% of the time; gathering and conversions the rest.
 
 Memory: rows · 2^w · L · 8 bytes, e.g. 4096-bit modulus, 1024-bit exponents, window 8: 128 · 256 · 79 · 8
 = 20.7 MB (window 10: 66 MB); 2048-bit modulus, 224-bit exponents, window 10: 23 · 1024 · 40 · 8 = 7.5 MB.

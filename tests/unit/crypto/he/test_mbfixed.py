@@ -97,6 +97,13 @@ def test_special_bases() -> None:
 
 
 @needs_ifma
+@pytest.mark.parametrize("m", [3, 101, 2**61 - 1, 2**1024 - 1])
+def test_small_and_special_moduli(m: int) -> None:
+    exps = _exponents(70, 12)
+    assert mbfixed.MbFixedBase(2, m, 70, 6).pow_many(exps) == [gmpy2.powmod(2, e, m) for e in exps]
+
+
+@needs_ifma
 def test_exponents_outside_the_table_and_bad_moduli_are_refused() -> None:
     m = _odd_modulus(2048)
     table = mbfixed.MbFixedBase(3, m, 100, 8)
