@@ -11,19 +11,21 @@ Run alone (nothing else on the cores):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import machine  # bench/machine.py, beside this script
 import numpy as np
 
-from hulian.crypto.he import parallel
+from hulian.crypto.he import mbx, parallel
 from hulian.crypto.he.ou import generate_ou
 from hulian.crypto.he.paillier import generate_paillier
 from hulian.engine.pool import default_workers, worker_pool
@@ -31,7 +33,7 @@ from hulian.engine.pool import default_workers, worker_pool
 ROOT = Path(__file__).resolve().parent.parent
 HEU_PYTHON = ROOT / ".bench" / "heu-venv" / "bin" / "python"
 GENERATE: dict[str, Callable[[int], Any]] = {"paillier": generate_paillier, "ou": generate_ou}
-OPS = ("encrypt", "decrypt", "add", "mul")
+OPS = ("encrypt", "encrypt_sk", "decrypt", "add", "mul")  # encrypt_sk: by the key holder (CRT), ours only
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -49,18 +51,31 @@ def ours(scheme: str, bits: int, a: list[int], b: list[int], pool: Any) -> dict[
     parallel.encrypt_many(pk, a[: 2 * default_workers()], pool)
     ca, t_enc1 = timed(lambda: pk.encrypt_many(a))
     ca_p, t_enc = timed(lambda: parallel.encrypt_many(pk, a, pool))
+    parallel.encrypt_many(sk, a[: 2 * default_workers()], pool)
+    cs_p, t_enc_sk = timed(lambda: parallel.encrypt_many(sk, a, pool))
     cb = parallel.encrypt_many(pk, b, pool)
     da, t_dec1 = timed(lambda: sk.decrypt_many(ca))
     da_p, t_dec = timed(lambda: parallel.decrypt_many(sk, ca_p, pool))
     s, t_add = timed(lambda: [pk.add(x, y) for x, y in zip(ca, cb, strict=True)])
     m, t_mul = timed(lambda: pk.mul_plain_many(ca, b))
     clear = lambda cts: [int(v) for v in parallel.decrypt_many(sk, cts, pool)]  # noqa: E731 - one-line helper
-    correct = {"encrypt": [int(v) for v in da] == a and [int(v) for v in da_p] == a,
+    correct = {"encrypt": [int(v) for v in da] == a and [int(v) for v in da_p] == a, "encrypt_sk": clear(cs_p) == a,
                "add": clear(s) == [x + y for x, y in zip(a, b, strict=True)],
                "mul": clear(m) == [x * y for x, y in zip(a, b, strict=True)]}
     correct["decrypt"] = correct["encrypt"]
-    return {"per_second": {"encrypt": n / t_enc, "decrypt": n / t_dec, "add": n / t_add, "mul": n / t_mul},
+    return {"per_second": {"encrypt": n / t_enc, "encrypt_sk": n / t_enc_sk, "decrypt": n / t_dec, "add": n / t_add,
+                           "mul": n / t_mul},
             "one_process": {"encrypt": n / t_enc1, "decrypt": n / t_dec1}, "correct": correct}
+
+
+@contextlib.contextmanager
+def gmpy2_only() -> Iterator[None]:
+    """crypto_mb off in this process and in workers started meanwhile (the pool below is started per scheme)."""
+    os.environ[mbx.BACKEND_ENV] = "gmpy2"
+    try:
+        yield
+    finally:
+        del os.environ[mbx.BACKEND_ENV]
 
 
 def heu(scheme: str, bits: int, operands: Path) -> dict[str, Any] | None:
@@ -83,6 +98,7 @@ def main() -> None:
     ap.add_argument("--bits", type=int, default=2048)
     ap.add_argument("--schemes", default="paillier,ou")
     ap.add_argument("--no-heu", action="store_true")
+    ap.add_argument("--paths", action="store_true", help="also run with crypto_mb off (HULIAN_HE_BACKEND=gmpy2)")
     args = ap.parse_args()
     rng = np.random.default_rng(20261206)
     a_np, b_np = (rng.integers(0, 2**32, args.n, dtype=np.int64) for _ in range(2))
@@ -90,18 +106,24 @@ def main() -> None:
     print(f"machine: {machine.describe()}; {args.n:,} 32-bit positive integers per batch, {args.bits}-bit keys, "
           f"{default_workers()} workers")
     print(f"{'scheme':>9} | {'impl':>22} | " + " | ".join(f"{op + '/s':>10}" for op in OPS) + " | checked")
-    with tempfile.TemporaryDirectory() as tmp, worker_pool(None) as pool:
+    with tempfile.TemporaryDirectory() as tmp:
         operands = Path(tmp) / "operands.npz"
         np.savez(operands, a=a_np, b=b_np)
         for scheme in args.schemes.split(","):
-            mine = ours(scheme, args.bits, a, b, pool)
+            with worker_pool(None) as pool:
+                mine = ours(scheme, args.bits, a, b, pool)
             rows = [("hulian", mine["per_second"], mine["correct"]),
                     ("hulian, one process", {**mine["per_second"], **mine["one_process"]}, mine["correct"])]
+            if args.paths:
+                with gmpy2_only(), worker_pool(None) as pool:  # workers started with crypto_mb off
+                    plain = ours(scheme, args.bits, a, b, pool)
+                rows.append(("hulian, gmpy2 only", plain["per_second"], plain["correct"]))
             if not args.no_heu and (ref := heu(scheme, args.bits, operands)) is not None:
                 rows.append(("HEU " + ("ZPaillier" if scheme == "paillier" else "OU"), ref["per_second"],
                              ref["correct"]))
             for impl, rates, ok in rows:
-                print(f"{scheme:>9} | {impl:>22} | " + " | ".join(f"{rates[op]:>10,.0f}" for op in OPS)
+                cells = [f"{rates[op]:>10,.0f}" if op in rates else f"{'-':>10}" for op in OPS]
+                print(f"{scheme:>9} | {impl:>22} | " + " | ".join(cells)
                       + f" | {'ok' if all(ok.values()) else f'WRONG {ok}'}", flush=True)
 
 

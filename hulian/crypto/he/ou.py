@@ -120,7 +120,14 @@ class OuPublicKey(PublicKey):
     def encrypt_many(self, plaintexts: Sequence[int]) -> list[Ciphertext]:
         signed = [self.signed(m) for m in plaintexts]
         n = self.n
-        return [self._g_pow(s) * hr % n for s, hr in zip(signed, self.noise_many(len(signed)), strict=True)]
+        return [gm * hr % n for gm, hr in zip(self._g_pow_many(signed), self.noise_many(len(signed)), strict=True)]
+
+    def _g_pow_many(self, signed: Sequence[int]) -> list[mpz]:
+        """G^s for each s, batched per sign (G's table for s >= 0, G^-1's for s < 0)."""
+        g_table, g_inv_table, _ = self._fixed_bases()
+        pos = iter(g_table.pow_many([s for s in signed if s >= 0]))
+        neg = iter(g_inv_table.pow_many([-s for s in signed if s < 0]))
+        return [next(pos) if s >= 0 else next(neg) for s in signed]
 
     def add(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
         return a * b % self.n
