@@ -33,9 +33,19 @@ class PublicKey(ABC):
     def encrypt_many(self, plaintexts: Sequence[int]) -> list[Ciphertext]:
         """Fresh ciphertexts of `plaintexts` (each in [0, plaintext_modulus)); HeError for one out of range."""
 
+    @property
     @abstractmethod
+    def ciphertext_modulus(self) -> gmpy2.mpz:
+        """Ciphertexts are units modulo this (n^2 for Paillier, n for OU); adding plaintexts multiplies them."""
+
     def add(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
         """Enc(x + y) from Enc(x), Enc(y)."""
+        return a * b % self.ciphertext_modulus
+
+    def add_many(self, a: Sequence[Ciphertext], b: Sequence[Ciphertext]) -> list[Ciphertext]:
+        """add pairwise, inline (a method call per pair costs ~12 % of the product itself at 2048 bits)."""
+        m = self.ciphertext_modulus
+        return [x * y % m for x, y in zip(a, b, strict=True)]
 
     @abstractmethod
     def add_plain(self, a: Ciphertext, m: int) -> Ciphertext:

@@ -129,8 +129,9 @@ class OuPublicKey(PublicKey):
         neg = iter(g_inv_table.pow_many([-s for s in signed if s < 0]))
         return [next(pos) if s >= 0 else next(neg) for s in signed]
 
-    def add(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
-        return a * b % self.n
+    @property
+    def ciphertext_modulus(self) -> mpz:
+        return self.n
 
     def add_plain(self, a: Ciphertext, m: int) -> Ciphertext:
         return a * self._g_pow(self.signed(m)) % self.n

@@ -84,8 +84,9 @@ class PaillierPublicKey(PublicKey):
         n, n2 = self.n, self.nsquare
         return [(1 + m * n) * r % n2 for m, r in zip(ms, noise, strict=True)]
 
-    def add(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
-        return a * b % self.nsquare
+    @property
+    def ciphertext_modulus(self) -> mpz:
+        return self.nsquare
 
     def add_plain(self, a: Ciphertext, m: int) -> Ciphertext:
         return a * (1 + (m % self.n) * self.n) % self.nsquare

@@ -55,7 +55,8 @@ class EncryptedVector:
         if isinstance(other, EncryptedVector):
             a, b = self._aligned(other)
             pk = a.public_key
-            cts = [pk.add(x, y) for x, y in _broadcast(a.ciphertexts, b.ciphertexts)]
+            pairs = list(_broadcast(a.ciphertexts, b.ciphertexts))
+            cts = pk.add_many([x for x, _ in pairs], [y for _, y in pairs])
             return a._like(cts, a.scale, _sum_bound(a.bound, b.bound, self.encoder))
         signed = self.encoder.signed_many(np.atleast_1d(np.asarray(other)), self.scale)
         pk, m = self.public_key, self.encoder.modulus
