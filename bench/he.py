@@ -1,9 +1,9 @@
 """HE benchmark: per-operation throughput of hulian's Paillier (DJN) and Okamoto-Uchiyama at 2048 bits, and in
 the same run SecretFlow's HEU (sf-heu in a side venv, bench/heu_env.sh) on the same operands: batches of
 10,000 32-bit positive integers; encrypt, decrypt, ct+ct and ct*pt (pt the second batch); every result checked
-by decryption. Ours runs one process and, for encrypt/decrypt, all cores through worker processes; HEU runs as
-its Python API does (its own thread pool). Table generation (fixed-base tables, worker start) is not counted:
-it is paid once per key, as HEU's.
+by decryption; ct+ct and ct*pt are the median of 5 runs. Ours runs one process and, for encrypt/decrypt, all
+cores through worker processes; HEU runs as its Python API does (its own thread pool). Table generation
+(fixed-base tables, worker start) is not counted: it is paid once per key, as HEU's.
 
 Run alone (nothing else on the cores):
     .venv/bin/python bench/he.py [--n 10000] [--schemes paillier,ou] [--no-heu]
@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,13 +34,18 @@ from hulian.engine.pool import default_workers, worker_pool
 ROOT = Path(__file__).resolve().parent.parent
 HEU_PYTHON = ROOT / ".bench" / "heu-venv" / "bin" / "python"
 GENERATE: dict[str, Callable[[int], Any]] = {"paillier": generate_paillier, "ou": generate_ou}
+REPEAT = 5  # runs of ct+ct and ct*pt, median taken (HEU's likewise)
 OPS = ("encrypt", "encrypt_sk", "decrypt", "add", "mul")  # encrypt_sk: by the key holder (CRT), ours only
 
 
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
+def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[Any, float]:
+    """fn's result and its median seconds over `repeat` runs (the cheap ops take ~50 ms: one run is noise)."""
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, statistics.median(times)
 
 
 def ours(scheme: str, bits: int, a: list[int], b: list[int], pool: Any) -> dict[str, Any]:
@@ -60,8 +66,8 @@ def ours(scheme: str, bits: int, a: list[int], b: list[int], pool: Any) -> dict[
     da, t_dec1 = timed(lambda: sk.decrypt_many(ca))
     parallel.decrypt_many(sk, ca_p[:400], pool)
     da_p, t_dec = timed(lambda: parallel.decrypt_many(sk, ca_p, pool))
-    s, t_add = timed(lambda: pk.add_many(ca, cb))
-    m, t_mul = timed(lambda: pk.mul_plain_many(ca, b))
+    s, t_add = timed(lambda: pk.add_many(ca, cb), REPEAT)
+    m, t_mul = timed(lambda: pk.mul_plain_many(ca, b), REPEAT)
     clear = lambda cts: [int(v) for v in parallel.decrypt_many(sk, cts, pool)]  # noqa: E731 - one-line helper
     correct = {"encrypt": [int(v) for v in da] == a and [int(v) for v in da_p] == a, "encrypt_sk": clear(cs_p) == a,
                "add": clear(s) == [x + y for x, y in zip(a, b, strict=True)],

@@ -1,11 +1,12 @@
-"""HEU's side of bench/he.py, run in the side venv (bench/heu_env.sh): per-operation throughput of one scheme
-on the operands bench/he.py wrote (10,000 32-bit positive integers, twice), every result checked by
-decryption. Prints one JSON line: {"scheme", "bits", "per_second": {op: n}, "correct": {op: bool}}.
-"""
+"""HEU's side of bench/he.py, run in the side venv (bench/heu_env.sh): per-operation throughput of one scheme on
+the operands bench/he.py wrote (10,000 32-bit positive integers, twice), every result checked by decryption
+(ct+ct and ct*pt: the median of 5 runs). Prints one JSON line: {"scheme", "bits", "per_second": {op: n},
+"correct": {op: bool}}."""
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import numpy as np
@@ -15,10 +16,14 @@ from heu import phe
 SCHEMES = {"paillier": phe.SchemaType.ZPaillier, "ou": phe.SchemaType.OU}
 
 
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
+def timed(fn, repeat=1):
+    """fn's result and its median seconds over `repeat` runs."""
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, statistics.median(times)
 
 
 def main() -> None:
@@ -37,8 +42,8 @@ def main() -> None:
     ca, t_enc = timed(lambda: encryptor.encrypt(pa))
     cb = encryptor.encrypt(pb)
     da, t_dec = timed(lambda: decryptor.decrypt(ca))
-    s, t_add = timed(lambda: evaluator.add(ca, cb))
-    m, t_mul = timed(lambda: evaluator.mul(ca, pb))
+    s, t_add = timed(lambda: evaluator.add(ca, cb), 5)
+    m, t_mul = timed(lambda: evaluator.mul(ca, pb), 5)
 
     def clear(plain):  # exact Python ints: a product of two 32-bit values passes int64
         return [int(str(plain[i])) for i in range(n)]
