@@ -113,7 +113,10 @@ def window_digits(exps: Sequence[mpz], rows: int, window: int) -> np.ndarray:
     """n x rows array of the exponents' w-bit digits, least significant first."""
     nbytes = (rows * window + 7) // 8
     raw = b"".join(e.to_bytes(nbytes, "little") for e in exps)
-    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(len(exps), nbytes), axis=1, bitorder="little")
+    as_bytes = np.frombuffer(raw, dtype=np.uint8).reshape(len(exps), nbytes)
+    if window == 8:  # the digits are the bytes
+        return as_bytes[:, :rows].astype(np.int64)
+    bits = np.unpackbits(as_bytes, axis=1, bitorder="little")
     bits = bits[:, :rows * window].reshape(len(exps), rows, window).astype(np.int64)
     return bits @ (np.int64(1) << np.arange(window, dtype=np.int64))
 
@@ -175,7 +178,9 @@ class MbFixedBase:
         order = sorted(range(n), key=lambda i: es[i].bit_length())
         groups = -(-n // 8)
         padded = [es[i] for i in order] + [mpz(0)] * (8 * groups - n)  # tail lanes raise to 0, discarded
-        digit_rows = window_digits(padded, self._rows, w).reshape(groups, 8, self._rows)
+        # digits only as far as the longest exponent reaches (short plaintexts use a few rows of a long table)
+        used = max(1, -(-padded[-1 - (8 * groups - n)].bit_length() // w))
+        digit_rows = window_digits(padded, used, w).reshape(groups, 8, used)
         # rows a group needs: its longest exponent (the last, as they are sorted) in w-bit digits, at least 1
         needed = [max(1, -(-padded[min(8 * g + 7, n - 1)].bit_length() // w)) for g in range(groups)]
         acc = np.empty((groups, self.digits, 8), dtype=np.uint64)
