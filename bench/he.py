@@ -25,6 +25,7 @@ from typing import Any
 
 import machine  # bench/machine.py, beside this script
 import numpy as np
+from side import side_python  # bench/side.py
 
 from hulian.crypto.he import mbx, parallel
 from hulian.crypto.he.ou import generate_ou
@@ -32,7 +33,6 @@ from hulian.crypto.he.paillier import generate_paillier
 from hulian.engine.pool import default_workers, worker_pool
 
 ROOT = Path(__file__).resolve().parent.parent
-HEU_PYTHON = ROOT / ".bench" / "heu-venv" / "bin" / "python"
 GENERATE: dict[str, Callable[[int], Any]] = {"paillier": generate_paillier, "ou": generate_ou}
 REPEAT = 5  # runs of ct+ct and ct*pt, median taken (HEU's likewise)
 OPS = ("encrypt", "encrypt_sk", "decrypt", "add", "mul")  # encrypt_sk: by the key holder (CRT), ours only
@@ -91,12 +91,10 @@ def gmpy2_only() -> Iterator[None]:
 
 
 def heu(scheme: str, bits: int, operands: Path) -> dict[str, Any] | None:
-    if not HEU_PYTHON.exists():
-        made = subprocess.run(["bash", str(ROOT / "bench" / "heu_env.sh")], capture_output=True, text=True)
-        if made.returncode != 0 or not HEU_PYTHON.exists():
-            print(f"  no HEU reference: sf-heu could not be installed ({made.stderr[-300:]})", file=sys.stderr)
-            return None
-    proc = subprocess.run([str(HEU_PYTHON), str(ROOT / "bench" / "heu_he.py"), "--scheme", scheme, "--bits",
+    heu_python = side_python("heu_env.sh", "HEU")
+    if heu_python is None:
+        return None
+    proc = subprocess.run([str(heu_python), str(ROOT / "bench" / "heu_he.py"), "--scheme", scheme, "--bits",
                            str(bits), "--operands", str(operands)], capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         print(f"  HEU run failed: {proc.stderr[-1000:]}", file=sys.stderr)

@@ -21,12 +21,12 @@ import machine  # bench/machine.py, beside this script
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from side import side_python  # bench/side.py
 
 from hulian.node.cluster import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".bench" / "psi-data"
-SPU_PYTHON = ROOT / ".bench" / "spu-venv" / "bin" / "python"
 SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000, "10M": 10_000_000}
 
 
@@ -117,12 +117,10 @@ def spu_pair(a: Path, b: Path, curve: str, timeout: float) -> list[dict] | None:
     """SecretFlow's ECDH-PSI via spu in its side venv, or None when that venv is absent. Its seconds are
     link setup + psi_execute + link stop per party (not the interpreter's start and spu's ~2 s of imports,
     which our figures include); its RSS is the process's peak (ru_maxrss)."""
-    if not SPU_PYTHON.exists():
-        made = subprocess.run(["bash", str(ROOT / "bench" / "spu_env.sh")], capture_output=True, text=True)
-        if made.returncode != 0 or not SPU_PYTHON.exists():
-            print(f"  no SecretFlow reference: spu could not be installed ({made.stderr[-300:]})", file=sys.stderr)
-            return None
-    proc = subprocess.run([str(SPU_PYTHON), str(ROOT / "bench" / "spu_psi.py"), "--both", "--input-a", str(a),
+    spu_python = side_python("spu_env.sh", "SecretFlow")
+    if spu_python is None:
+        return None
+    proc = subprocess.run([str(spu_python), str(ROOT / "bench" / "spu_psi.py"), "--both", "--input-a", str(a),
                            "--input-b", str(b), "--key", "id", "--curve", "25519" if curve == "curve25519" else curve],
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
