@@ -18,12 +18,10 @@ import typer
 
 from hulian.cli.tables import indented, render, table
 from hulian.control import paths as P
+from hulian.control.states import JOB_ENDED
 
 data_app = typer.Typer(help="Datasets on a node.", no_args_is_help=True)
 job_app = typer.Typer(help="Jobs: submit a DAG and CONF, watch, read logs, stop.", no_args_is_help=True)
-ENDED = ("FINISHED", "REJECTED")
-
-
 @dataclass
 class Target:
     url: str
@@ -112,12 +110,10 @@ def job_submit(dag: Path = typer.Option(..., "--dag", exists=True),
     typer.echo(_call(_target(node, cluster, ca, token), "POST", P.NS_CREATE_ALL, json_body=body)["job_id"])
 
 
-def _progress(task: dict, states: list) -> float | None:
-    """The task's progress: its own, else the mean of what its parties reported (None when none did)."""
-    if isinstance(task.get("progress"), int | float):
-        return float(task["progress"])
-    values = [s["progress"] for s in states if isinstance(s, dict) and isinstance(s.get("progress"), int | float)]
-    return sum(values) / len(values) if values else None
+def _progress(task: dict) -> float | None:
+    """The task's progress as the scheduler reports it (the least of its parties'), None when none reported."""
+    value = task.get("progress")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _metrics(metrics: Any) -> str:
@@ -135,7 +131,7 @@ def status_table(data: dict) -> str:
     for t in tasks:
         states = [(t.get("parties") or {}).get(p, {}) for p in parties]
         cells = [(s.get("status", "-") if isinstance(s, dict) else str(s)) for s in states]
-        progress = _progress(t, states)
+        progress = _progress(t)
         rows.append([t["task_name"], t["status"], *cells, "-" if progress is None else f"{progress:.0%}"])
         if _metrics(t.get("metrics")):
             notes.append(f"    {t['task_name']}: {_metrics(t['metrics'])}")
@@ -157,7 +153,7 @@ def job_status(job_id: str, watch: bool = typer.Option(False, "--watch", help="r
     while True:
         data = _call(t, "GET", P.NS_STATUS_ALL, params={"job_id": job_id})
         typer.echo(status_table({"job_id": job_id, **data}))
-        if not watch or data.get("job_status") in ENDED:
+        if not watch or data.get("job_status") in JOB_ENDED:
             return
         time.sleep(1)
         typer.echo("")

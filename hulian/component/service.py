@@ -21,11 +21,11 @@ from hulian.component.launch import ComponentRunner, StatusCallback, TaskLaunch,
 from hulian.component.launcher import Launcher
 from hulian.component.managers import ContainerManager
 from hulian.component.monitor import Monitor
-from hulian.component.progress import check_metrics, check_progress
 from hulian.component.registry import ComponentRegistry
 from hulian.component.repo import RunRepository, TaskRun
 from hulian.component.runs import Runs, end
 from hulian.core.config import NodeConfig
+from hulian.sdk.reported import check_metrics, check_progress
 from hulian.store.db import Database
 
 __all__ = ["ComponentService", "TaskRun"]

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from hulian.control.repo import ControlRepo, Row
 from hulian.control.states import JobState, TaskState, aggregate, combine_progress
 from hulian.core.config import NodeConfig
 from hulian.core.errors import BadRequest, ControlError, NotScheduler, PeerRefused, TaskNotFound
+from hulian.sdk.reported import well_formed
 from hulian.wire import dag as D
 
 log = logging.getLogger("hulian.control.scheduler")
@@ -347,13 +347,5 @@ class Scheduler:
 
 
 def reported_progress(data: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
-    """(progress, metrics) of a party's poll reply, what of it is well formed: a progress in 0..1, metrics whose
-    names are strings and values finite numbers or strings."""
-    value = data.get("progress")
-    progress = float(value) if isinstance(value, int | float) and not isinstance(value, bool) and \
-        0 <= value <= 1 else None
-    raw = data.get("metrics")
-    metrics = {k: v for k, v in raw.items() if isinstance(k, str) and (
-        isinstance(v, str) or (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)))} \
-        if isinstance(raw, dict) else {}
-    return progress, metrics
+    """(progress, metrics) of a party's poll reply: what of it is well formed."""
+    return well_formed(data.get("progress"), data.get("metrics"))

@@ -23,10 +23,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from hulian.component.progress import MAX_METRICS, MAX_NAME, MAX_TEXT
 from hulian.control import paths as P
 from hulian.control.api import is_admin
 from hulian.core import errors as hulian_errors
+from hulian.sdk.reported import MAX_METRICS, MAX_NAME, MAX_TEXT
 from hulian.wire import headers as H
 
 log = logging.getLogger("hulian.node.openapi")

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from hulian.sdk.reported import check_metrics, check_progress
 from hulian.wire import headers as H
 
 log = logging.getLogger("hulian.sdk")
@@ -29,10 +30,9 @@ class Reporter:
 
     def report(self, progress: float | None = None, **metrics: float | int | str) -> None:
         """Record `progress` (0..1) and `metrics`; sent at most once a second (`flush` sends the rest)."""
-        if progress is not None and not 0.0 <= progress <= 1.0:
-            raise ValueError(f"progress {progress!r}: a fraction in [0, 1]")
+        check_progress(progress)  # the node's rules, here: one bad value would make it refuse every later report
         with self._lock:
-            self._metrics.update(metrics)
+            self._metrics.update(check_metrics({**self._metrics, **metrics}))
             if progress is not None:
                 self._body["progress"] = progress
             self._unsent = True

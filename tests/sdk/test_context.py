@@ -13,6 +13,7 @@ from hulian.federation import FederationTimeout, LinkFederation, Party, Scope
 from hulian.node.cluster import free_ports
 from hulian.sdk import Data, ParameterError, TaskContext, component, param
 from hulian.sdk.params import describe, parse
+from hulian.sdk.progress import Reporter
 from hulian.sdk.testing import PartyFailed, contexts, run_parties
 from hulian.transport.iclink import GrpcLink, LinkOptions
 
@@ -136,3 +137,16 @@ def test_a_component_runs_every_party_in_memory(tmp_path: Path) -> None:
     assert echo_sum.description["inputParam"][0]["name"] == "rounds"
     with pytest.raises(PartyFailed, match="rounds='0'"):
         run_parties(echo_sum, inputs, tmp_path / "bad", params={"rounds": 0}, timeout=2)
+
+
+def test_a_bad_metric_is_refused_where_it_is_reported() -> None:
+    """The node refuses a callback holding one bad metric; the SDK sends all it has each time, so a bad one
+    stored would silence every later report: it is refused at ctx.progress instead, and nothing is kept."""
+    reporter = Reporter("", "t", "guest.0")
+    reporter.report(0.5, rows=3)
+    for bad in ({"nan": float("nan")}, {"x" * 65: 1}, {"nested": {"a": 1}}):  # type: ignore[dict-item]
+        with pytest.raises(ValueError, match="metric"):
+            reporter.report(**bad)
+    with pytest.raises(ValueError, match="progress"):
+        reporter.report(1.5)
+    assert reporter.metrics == {"rows": 3}

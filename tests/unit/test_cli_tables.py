@@ -7,8 +7,10 @@ from hulian.cli.platform import status_table
 
 
 def _job(**guest: object) -> dict:
+    """A status_all reply as the scheduler sends it: a task's progress is the least of its parties'."""
+    task_progress = {"progress": guest["progress"]} if "progress" in guest else {}
     return {"job_id": "j1", "job_status": "RUNNING", "tasks": [
-        {"task_name": "psi_0", "status": "RUNNING",
+        {"task_name": "psi_0", "status": "RUNNING", **task_progress,
          "parties": {"guest.0": {"status": "RUNNING", **guest}, "host.0": {"status": "RUNNING"}}}]}
 
 
