@@ -78,7 +78,8 @@ class EncryptedVector:
     def __mul__(self, other: Plain) -> EncryptedVector:
         """Product by plain values: integers keep the scale, floats add one 2^frac_bits factor."""
         arr = np.atleast_1d(np.asarray(other))
-        extra = 0 if arr.dtype.kind in "iu" else 1
+        integral = arr.dtype.kind in "iu" or (arr.dtype == object and all(isinstance(v, int) for v in arr.flat))
+        extra = 0 if integral else 1  # Python ints beyond int64 (an object array) are integers too
         signed = self.encoder.signed_many(arr, extra)
         bound = None if self.bound is None else self.bound * max(map(abs, signed))
         if bound is not None and bound > self.encoder.max_encoded:
@@ -112,7 +113,7 @@ class EncryptedVector:
         if self.scale == other.scale:
             return self, other
         low, high = (self, other) if self.scale < other.scale else (other, self)
-        lifted = low * (1 << (self.encoder.frac_bits * (high.scale - low.scale)))
+        lifted = low * (1 << (self.encoder.frac_bits * (high.scale - low.scale)))  # an integer: scale kept
         lifted.scale = high.scale
         return (lifted, high) if low is self else (high, lifted)
 

@@ -71,3 +71,12 @@ def test_mismatches(paillier_sk: PaillierSecretKey, paillier_sk_other: PaillierS
     foreign = EncryptedVector(paillier_sk.public, [c % paillier_sk.public.nsquare for c in w.ciphertexts], enc)
     with pytest.raises(HeError):
         foreign.decrypt(paillier_sk)
+
+
+def test_scales_two_apart_align_exactly(paillier_sk: PaillierSecretKey) -> None:
+    """a + a·1.5·2.0 sums values at scales 1 and 3: the lower one is lifted by an integer 2^64 (beyond int64, an
+    object array), which must keep its scale (it was taken for a float and the result came out ~2^32 too big)."""
+    enc = FixedPoint(paillier_sk.public.n)
+    a = EncryptedVector.encrypt(paillier_sk.public, [1.0, -2.5], enc)
+    assert np.allclose((a + a * 1.5 * 2.0).decrypt(paillier_sk), [4.0, -10.0])
+    assert (a * 2**70).scale == a.scale
