@@ -229,6 +229,7 @@ class HeContext:
         frac_bits, scale, shape = serialize.fixed_point_from_bytes(header)
         if frac_bits != key.encoder.frac_bits:
             raise HeError(f"{frm} encoded with {frac_bits} fraction bits, this party with {key.encoder.frac_bits}")
+        key.encoder.check_scale(scale)
         traffic = Traffic(rounds_received=1, messages_received=1, bytes_received=len(header))
         cts: list = []
         for piece in pieces:

@@ -92,6 +92,13 @@ class FixedPoint:
                               "or a ciphertext under another key")
         return out
 
+    def check_scale(self, scale: int) -> None:
+        """HeError for a scale no encoded value can have (a peer's header): 2^(frac_bits·scale) must fit the
+        range, or decoding would only build a huge divisor (scale 2^31 asks for 8 GiB)."""
+        if scale < 1 or self.frac_bits * scale >= self.max_encoded.bit_length():
+            raise HeError(f"scale {scale}: at {self.frac_bits} fraction bits a value of this range can be scaled "
+                          f"at most {max(1, (self.max_encoded.bit_length() - 1) // max(1, self.frac_bits))} times")
+
     def decode_many(self, residues: Sequence[int], scale: int = 1) -> np.ndarray:
         """float64 values of residues carrying `scale` fraction factors (int64 when frac_bits == 0)."""
         ints = self.decode_signed_many(residues)

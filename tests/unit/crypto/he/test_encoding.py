@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,3 +82,14 @@ def test_packer() -> None:
         pk.pack([-1])
     with pytest.raises(HeError, match="at most"):
         Packer(M, bits=40, slots=30)
+
+
+def test_a_scale_no_value_can_have_is_refused() -> None:
+    """A peer's array header names its scale; one beyond the range must be refused before anything is built
+    from it (2^(32·(2^31-1)) would take 8 GiB)."""
+    enc = FixedPoint(mpz(1) << 2048)
+    enc.check_scale(1)
+    enc.check_scale(62)   # 62 x 32 bits fit the 1985-bit range, 63 do not
+    for bad in (0, 63, 2**31 - 1):
+        with pytest.raises(HeError, match="scale"):
+            enc.check_scale(bad)
