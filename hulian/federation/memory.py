@@ -53,5 +53,5 @@ class MemoryFederation(Federation):
 
     def link(self, scope: Scope, roles: Collection[str] | None = None, timeout: float = 30.0) -> Link:
         parties, rank = self.link_parties(roles)
-        key = (scope.link_scope, *scope.path, *(p.party_id for p in parties))
+        key = (scope.link_prefix, *(p.party_id for p in parties))  # one world per scope and set of parties
         return MemoryLink.connect(self.hub.world(key, len(parties)), rank, replace(IN_PROCESS, recv_timeout=timeout))

@@ -40,6 +40,12 @@ class Scope:
         return f"{self.task_id}.{relative}" if self.task_id else relative
 
     def link_topic(self, sender: str, receiver: str) -> str:
-        """The PTP topic of yacl's black-box link from `sender` to `receiver` (party ids)."""
+        """The PTP topic of yacl's black-box link from `sender` to `receiver` (party ids); a link opened in a
+        sub-scope has the path in its prefix, so two scopes' links never share a queue (the root's stay yacl's)."""
         plain = f"{sender}-{receiver}"
-        return f"{self.link_scope}:{plain}" if self.link_scope else plain
+        return f"{self.link_prefix}:{plain}" if self.link_prefix else plain
+
+    @property
+    def link_prefix(self) -> str:
+        """What tells this scope's links apart: the link scope and the sub-scope path ("" at an unscoped root)."""
+        return SEPARATOR.join(p for p in (self.link_scope, *self.path) if p)

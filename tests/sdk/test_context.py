@@ -59,6 +59,8 @@ def test_scope_wire_topics_are_todays() -> None:
     assert s.sub("iter-3").wire_topic("data") == "job1_psi_0.iter-3/data"
     assert s.link_topic("guest.0", "host.0") == "job1_psi_0:guest.0-host.0"
     assert Scope().link_topic("guest.0", "host.0") == "guest.0-host.0"  # yacl's own, unscoped
+    assert s.sub("a").link_topic("guest.0", "host.0") == "job1_psi_0/a:guest.0-host.0"  # a sub-scope's own queue
+    assert s.sub("a").link_topic("guest.0", "host.0") != s.sub("b").link_topic("guest.0", "host.0")
 
 
 def test_link_federation_over_grpc() -> None:
