@@ -45,6 +45,7 @@ class Component:
     outputs: tuple[Data, ...] = ()
     storage: tuple[str, ...] = ("file",)
     provider: str = "hulian"
+    errors: tuple[type[BaseException], ...] = ()  # the algorithm's own failures: one line in the task log
 
     @property
     def description(self) -> dict[str, Any]:
@@ -65,11 +66,13 @@ class Component:
 
 def component(*, name: str, summary: str, roles: Sequence[str], version: str = "1.0.0", title: str = "",
               params: type | None = None, inputs: Sequence[Data] = (), outputs: Sequence[Data] = (),
-              storage: Sequence[str] = ("file",), provider: str = "hulian"
-              ) -> Callable[[Callable[..., dict[str, Any]]], Component]:
+              storage: Sequence[str] = ("file",), provider: str = "hulian",
+              errors: Sequence[type[BaseException]] = ()) -> Callable[[Callable[..., dict[str, Any]]], Component]:
     """Declare `run(ctx)` (or `run(ctx, params)` with `params` a parameter dataclass) as a component; the
-    function returns the JSON report of this party's run."""
+    function returns the JSON report of this party's run. `errors` are exceptions that mean the run failed for
+    a reason its message states (besides ValueError, OSError, federation and link errors): the task log
+    shows the message, not a traceback."""
     def declare(run: Callable[..., dict[str, Any]]) -> Component:
         return Component(name, version, title or name, summary, tuple(roles), run, params, tuple(inputs),
-                         tuple(outputs), tuple(storage), provider)
+                         tuple(outputs), tuple(storage), provider, tuple(errors))
     return declare

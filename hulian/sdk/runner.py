@@ -61,8 +61,7 @@ def find(name: str) -> Component:
 
 def context_for(env: ComponentEnv) -> TaskContext:
     """The context of a component run in a node's container: the PTP federation, the node's storage."""
-    if not env.storage:
-        raise ValueError("system.storage is not set; the scheduler must inject it")
+    env.require("storage")
     node = NodeSession(env.transport, env.session_id, env.token, env.trace_id, env.transport_ca or None)
     local = env.local
     federation = PtpFederation(node, local, env.parties or (local,))
@@ -80,7 +79,7 @@ def run(component: Component, environ: Mapping[str, str] = os.environ) -> int:
         ctx = context_for(ComponentEnv.read(environ))
         report = component(ctx)
         ctx.reporter.flush()
-    except EXPECTED as e:
+    except (*EXPECTED, *component.errors) as e:
         print(f"{component.name} failed: {e}", file=sys.stderr)
         return 1
     finally:

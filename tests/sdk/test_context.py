@@ -14,6 +14,7 @@ from hulian.node.cluster import free_ports
 from hulian.sdk import Data, ParameterError, TaskContext, component, param
 from hulian.sdk.params import describe, parse
 from hulian.sdk.progress import Reporter
+from hulian.sdk.runner import run
 from hulian.sdk.testing import PartyFailed, contexts, run_parties
 from hulian.transport.iclink import GrpcLink, LinkOptions
 
@@ -152,3 +153,21 @@ def test_a_bad_metric_is_refused_where_it_is_reported() -> None:
     with pytest.raises(ValueError, match="progress"):
         reporter.report(1.5)
     assert reporter.metrics == {"rows": 3}
+
+
+class _Refused(Exception):
+    pass
+
+
+@component(name="refuses", summary="fails on purpose", roles=("guest",), errors=(_Refused,))
+def refuses(ctx: TaskContext) -> dict:
+    raise _Refused("the peer sent a batch out of order")
+
+
+def test_a_declared_error_is_one_line_of_the_task_log(tmp_path: Path, capsys) -> None:
+    """A component's own failure (declared in @component(errors=...)) exits 1 with "<name> failed: <why>", no
+    traceback: the scheduler shows the task log's last lines on failure."""
+    env = {"system.storage": tmp_path.as_uri(), "config.self_role": "guest.0", "config.task_id": "t1"}
+    assert run(refuses, env) == 1
+    err = capsys.readouterr().err
+    assert "refuses failed: the peer sent a batch out of order" in err and "Traceback" not in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hulian.algorithms.ecdh_psi.errors import PsiError
 from hulian.algorithms.ecdh_psi.params import ALL_RANKS, Compat, PsiParams, build_suite, parse_result_to
 from hulian.algorithms.ecdh_psi.run import run_and_close
 from hulian.sdk import Data, TaskContext, component, param
@@ -44,7 +45,7 @@ class EcdhPsiParameters:
     name=NAME, title="ECDH-PSI", roles=ROLES,
     summary="Private set intersection by ECDH (PPCA ECDH-PSI v2 open algorithm protocol), black-box mode through "
             "the node's transport; each party gets its rows whose key is in the intersection (docs/psi.md).",
-    params=EcdhPsiParameters,
+    params=EcdhPsiParameters, errors=(PsiError,),
     inputs=[Data("data", "the party's table (CSV or Parquet)", formats=("csv", "parquet"))],
     outputs=[Data("result", "the party's rows whose key is in the intersection")])
 def ecdh_psi(ctx: TaskContext, params: EcdhPsiParameters) -> dict:
