@@ -46,6 +46,9 @@ def test_messages_roles_and_scopes(tmp_path: Path) -> None:
     assert h0.sub("it-2").recv(g.local, "w") == 2
     assert h0.recv(g.local, "w") == 0
     assert h0.sub("it-1").recv(g.local, "w") == 1
+    g.sub("w").send(h0.local, "w", 9)                                # a scope named like a topic
+    g.send(h0.local, "w", 0)
+    assert h0.sub("w").recv(g.local, "w") == 9 and h0.recv(g.local, "w") == 0
     with pytest.raises(FederationTimeout):
         h0.sub("it-1").sub("w").recv(g.local, "w", timeout=0.1)
     with pytest.raises(ValueError, match="without '/'"):
