@@ -23,7 +23,7 @@ from hulian.engine.pool import default_workers, ordered_map, worker_pool
 
 PARALLEL_MIN = 4000
 _SLICES_PER_WORKER = 4  # enough slices to even out a slow worker, few enough to keep pickling cheap
-_KEYS: dict[tuple[type, int], Any] = {}  # in a worker: the keys seen, with their tables
+_KEYS: dict[tuple[type, Any], Any] = {}  # in a worker: the keys seen (by their whole public key), with tables
 
 
 def encrypt_many(key: Any, plaintexts: Sequence[int], pool: ProcessPoolExecutor | None = None) -> list[Ciphertext]:
@@ -78,6 +78,6 @@ def _unpack(blob: bytes, width: int) -> list[mpz]:
 def _run(op: str, key: Any, packed: tuple[bytes, int]) -> tuple[bytes, int]:
     """In a worker: the op with this worker's copy of the key (its tables built on first use)."""
     public = getattr(key, "public", key)
-    key = _KEYS.setdefault((type(key), int(public.n)), key)
+    key = _KEYS.setdefault((type(key), public), key)  # the whole key: two keys sharing n keep their own tables
     results = getattr(key, op)(_unpack(*packed))
     return _pack(results, _width(key, results))
