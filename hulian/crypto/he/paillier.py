@@ -6,7 +6,7 @@ rule against square-root attacks); h = -x^2 mod n for a random unit x; hs = h^n 
 Encryption: c = (1 + m·n) · hs^r mod n^2, r uniform over [0, 2^(bits/2)). That is DJN's choice and HEU's
 (`Encryptor::GetRn`: `RandomExactBits(key_size / 2)`): hs generates (w.h.p.) the group of n-th residues
 that are squares, and a bits/2-bit exponent is indistinguishable from a full one under the DJN assumption.
-hs^r comes from a fixed-base table (`fixedbase.py`, window 8: 16 MiB at 2048 bits, 36 MiB at 3072), built
+hs^r comes from a fixed-base table (`fixedbase.py`, window 10: ~64 MiB at 2048 bits, as HEU's), built
 on the first encryption or re-randomisation, so a key only used to add and check costs nothing.
 A DJN ciphertext is an ordinary Paillier ciphertext with g = n + 1 (hs^r = (h^r)^n), so any standard
 Paillier secret key (python-paillier's, for one) decrypts it, and we decrypt theirs.
