@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 # The interconnection protos (secretflow/interconnection packages, yacl's black-box reply).
 IC_PROTOS := $(addprefix hulian/wire/interconnection/,common/header.proto link/transport.proto link/blackbox.proto \
 	handshake/entry.proto handshake/protocol_family/ecc.proto handshake/algos/psi.proto runtime/ecdh_psi.proto \
-	handshake/protocol_family/phe.proto runtime/phe.proto runtime/data_exchange.proto)
+	handshake/protocol_family/phe.proto runtime/phe.proto runtime/data_exchange.proto \
+	handshake/protocol_family/ss.proto service/beaver.proto)
 # hulian's own extension of them (Okamoto-Uchiyama objects; docs/he.md).
 HE_EXT_PROTO := hulian/wire/he_ext.proto
 

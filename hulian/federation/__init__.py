@@ -12,6 +12,7 @@ from hulian.federation.link import LinkFederation
 from hulian.federation.memory import MemoryFederation, MemoryHub
 from hulian.federation.ptp import PtpFederation
 from hulian.federation.topics import Scope
+from hulian.federation.traffic import Traffic
 
 __all__ = ["Federation", "FederationError", "FederationTimeout", "LinkFederation", "MemoryFederation",
-           "MemoryHub", "Party", "PtpFederation", "Scope"]
+           "MemoryHub", "Party", "PtpFederation", "Scope", "Traffic"]

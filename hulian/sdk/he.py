@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,33 +28,11 @@ from hulian.crypto.he.encoding import DEFAULT_FRAC_BITS, FixedPoint
 from hulian.crypto.he.ou import generate_ou
 from hulian.crypto.he.paillier import generate_paillier
 from hulian.crypto.he.vector import EncryptedVector, Plain
-from hulian.federation import Party
+from hulian.federation import Party, Traffic
 
 GENERATORS: dict[str, Callable[..., SecretKey]] = {"paillier": generate_paillier, "ou": generate_ou}
 CHUNK_BYTES = 4 << 20   # ciphertext bytes per stream piece: one piece per ~8k Paillier-2048 ciphertexts
 ITEM_OVERHEAD = 8       # protobuf bytes around each ciphertext's magnitude (tags and lengths)
-
-
-@dataclass
-class Traffic:
-    """What crossed the federation for HE: a round is one send (or recv) call of a key or an array."""
-
-    rounds_sent: int = 0
-    rounds_received: int = 0
-    messages_sent: int = 0
-    messages_received: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-
-    def add(self, other: Traffic) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
-    def __sub__(self, other: Traffic) -> Traffic:
-        return Traffic(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
-
-    def copy(self) -> Traffic:
-        return Traffic(*(getattr(self, f.name) for f in fields(self)))
 
 
 class HeKey:

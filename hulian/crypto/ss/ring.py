@@ -1,0 +1,67 @@
+"""The ring Z_2^64 as numpy uint64 (wrap-around is the reduction) and its fixed-point encoding.
+
+A real x is held as round(x * 2^fxp) in two's complement; `fxp` is 18 by default (SPU's FM64 choice and the
+open SS-LR handshake's `fxp_fraction_bits`). Encodable range: |x| < 2^(63 - fxp) (about 3.5e13 at 18 bits);
+an encode outside it is an error, never a wrapped number.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+RING_BITS = 64
+DEFAULT_FXP = 18
+U64 = np.uint64
+ONE = U64(1)
+
+
+class RingError(ValueError):
+    """A value cannot be represented in the ring at the given fixed-point scale."""
+
+
+def limit(fxp: int) -> float:
+    """The largest magnitude a fixed-point value may have at `fxp` fraction bits (exclusive)."""
+    return float(2 ** (RING_BITS - 1 - fxp))
+
+
+def encode(x: ArrayLike, fxp: int) -> np.ndarray:
+    """round(x * 2^fxp) as uint64 (two's complement); RingError if any |x| >= 2^(63-fxp) or is not finite."""
+    arr = np.asarray(x)
+    if arr.dtype.kind in "iub" and fxp == 0:
+        return arr.astype(np.int64).view(U64)
+    arr = arr.astype(np.float64, copy=False)
+    bound = limit(fxp)
+    if arr.size and not (np.isfinite(arr).all() and np.abs(arr).max() < bound):
+        raise RingError(f"values must be finite with |x| < 2^{RING_BITS - 1 - fxp} = {bound:.4g} at {fxp} "
+                        f"fraction bits; scale the input down or use fewer fraction bits")
+    scaled = np.rint(np.ldexp(arr, fxp))
+    # |scaled| < 2^63 but may round to exactly 2^63 near the bound: clip into int64 first
+    return np.clip(scaled, -(2.0 ** 63), np.nextafter(2.0 ** 63, 0)).astype(np.int64).view(U64)
+
+
+def decode(x: np.ndarray, fxp: int) -> np.ndarray:
+    """The reals (float64) that ring elements stand for at `fxp` fraction bits."""
+    return np.ldexp(np.asarray(x, dtype=U64).view(np.int64).astype(np.float64), -fxp)
+
+
+def signed(x: np.ndarray) -> np.ndarray:
+    """The ring elements as int64 (their two's-complement reading)."""
+    return np.asarray(x, dtype=U64).view(np.int64)
+
+
+def msb(x: np.ndarray) -> np.ndarray:
+    """The top bit of each element (1 for negatives), as uint64 0/1."""
+    return np.right_shift(x, U64(RING_BITS - 1))
+
+
+def arshift(x: np.ndarray, bits: int) -> np.ndarray:
+    """Arithmetic right shift (floor division by 2^bits of the signed reading)."""
+    return np.right_shift(signed(x), np.int64(bits)).view(U64)
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b mod 2^64 (numpy's integer matmul wraps; measured no slower than a float64-BLAS limb split here)."""
+    a, b = np.asarray(a, dtype=U64), np.asarray(b, dtype=U64)
+    if a.ndim != 2 or b.ndim not in (1, 2) or a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not chain (a matrix times a matrix or vector)")
+    return np.matmul(a, b)

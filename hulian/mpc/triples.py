@@ -1,0 +1,28 @@
+"""Where a semi2k session's correlated randomness comes from: a dealer (the interconnection BeaverService,
+served by a third party of the job) or the two parties themselves (HE, no third party). Each method returns
+this party's shares; across the two parties they satisfy the stated relation mod 2^64 (XOR for `and_`).
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Triples(Protocol):
+    name: str   # "dealer" or "he": what the handshake and the benchmarks call this source
+
+    def mul(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(a, b, c), each `size` words, with c = a * b."""
+
+    def square(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(a, c), each `size` words, with c = a * a."""
+
+    def dot(self, m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(a (m, k), b (k, n), c (m, n)) with c = a @ b."""
+
+    def and_(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(a, b, c), each `size` words of 64 independent bits, with c = a & b (XOR-shared)."""
+
+    def close(self) -> None:
+        """End the source's session (the dealer forgets this party's seed)."""
