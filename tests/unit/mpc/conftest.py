@@ -33,13 +33,13 @@ def run_pair(body: Callable[[Any], Any], triples: str = "dealer", timeout: float
                 results[me.party_id] = body(mpc)
             finally:
                 mpc.close()
-        except BaseException as e:  # noqa: BLE001 - re-raised below
+        except BaseException as e:
             errors.append(e)
 
     def dealer() -> None:
         try:
             results["dealer"] = deal(federation(hub, ARBITER, everyone), SCOPE, [GUEST, HOST], timeout=timeout)
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=compute, args=(p,)) for p in (GUEST, HOST)]

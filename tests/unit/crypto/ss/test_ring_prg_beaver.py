@@ -1,0 +1,112 @@
+"""The pure share arithmetic: fixed point, the PRG a dealer replays, and the dealer's adjustments."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hulian.crypto.ss import beaver, ring
+from hulian.crypto.ss.prg import Prg, PrgBuffer, blocks, stream
+
+U64 = np.uint64
+
+
+@given(st.floats(min_value=-2.0 ** 44, max_value=2.0 ** 44, allow_nan=False))
+def test_encode_decode_within_half_an_ulp(x: float) -> None:
+    assert abs(ring.decode(ring.encode([x], 18), 18)[0] - x) <= 2.0 ** -19
+
+
+def test_encode_refuses_what_would_wrap() -> None:
+    with pytest.raises(ring.RingError, match="2\\^45"):
+        ring.encode([2.0 ** 45], 18)
+    with pytest.raises(ring.RingError):
+        ring.encode([float("nan")], 18)
+    assert ring.decode(ring.encode([-(2.0 ** 45) + 1], 18), 18)[0] == -(2.0 ** 45) + 1
+
+
+def test_integers_at_fxp_zero_are_two_complement() -> None:
+    enc = ring.encode(np.array([-1, 5]), 0)
+    assert enc.tolist() == [2 ** 64 - 1, 5]
+    assert ring.signed(enc).tolist() == [-1, 5]
+
+
+def test_matmul_wraps_mod_2_64() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 2 ** 64, size=(7, 5), dtype=U64)
+    b = rng.integers(0, 2 ** 64, size=(5, 3), dtype=U64)
+    want = [[sum(int(a[i, k]) * int(b[k, j]) for k in range(5)) % 2 ** 64 for j in range(3)] for i in range(7)]
+    assert ring.matmul(a, b).tolist() == want
+    with pytest.raises(ValueError, match="do not chain"):
+        ring.matmul(a, a)
+
+
+def test_prg_buffers_replay_from_their_metadata() -> None:
+    prg = Prg()
+    first, m1 = prg.next(5)
+    second, m2 = prg.next(3)
+    assert m1 == PrgBuffer(0, 5) and m2 == PrgBuffer(blocks(5), 3) and blocks(5) == 3
+    assert (stream(prg.seed, m1.prg_count, m1.size) == first).all()
+    assert (stream(prg.seed, m2.prg_count, m2.size) == second).all()
+    assert not np.array_equal(first[:3], second)
+    assert "seed" not in repr(prg)
+
+
+def test_prg_is_aes_ctr_keyed_by_the_seed() -> None:
+    # known answer: AES-128 of the all-zero block under the all-zero key (FIPS-197 / NIST vectors)
+    words = stream(bytes(16), 0, 2)
+    assert words.tobytes().hex() == "66e94bd4ef8a2c3b884cfa59ca342b2e"
+
+
+def _shares(prgs: list[Prg], size: int) -> tuple[list[np.ndarray], PrgBuffer]:
+    drawn = [p.next(size) for p in prgs]
+    return [d[0] for d in drawn], drawn[0][1]
+
+
+def test_adjustments_make_correct_triples() -> None:
+    prgs = [Prg(), Prg()]
+    seeds = [p.seed for p in prgs]
+    (a, ma), (b, mb), (c, mc) = (_shares(prgs, 6) for _ in range(3))
+    [adj] = beaver.adjust_mul(seeds, [ma, mb, mc], beaver.FIELD_64)
+    assert ((a[0] + a[1]) * (b[0] + b[1]) == c[0] + c[1] + adj).all()
+    [adj] = beaver.adjust_and(seeds, [ma, mb, mc], beaver.FIELD_64)
+    assert ((a[0] ^ a[1]) & (b[0] ^ b[1]) == c[0] ^ c[1] ^ adj).all()
+    [adj] = beaver.adjust_mul(seeds, [ma, ma, mc], beaver.FIELD_64)   # a square pair
+    assert ((a[0] + a[1]) ** 2 == c[0] + c[1] + adj).all()
+
+
+def test_dot_adjustment() -> None:
+    prgs = [Prg(), Prg()]
+    (a, ma), (b, mb), (c, mc) = (_shares(prgs, n) for n in (6, 12, 8))
+    [adj] = beaver.adjust_dot([p.seed for p in prgs], [ma, mb, mc], beaver.FIELD_64, 2, 4, 3)
+    lhs = ring.matmul((a[0] + a[1]).reshape(2, 3), (b[0] + b[1]).reshape(3, 4))
+    assert (lhs == (c[0] + c[1] + adj).reshape(2, 4)).all()
+    with pytest.raises(beaver.BeaverError, match="do not match"):
+        beaver.adjust_dot([p.seed for p in prgs], [ma, mb, mc], beaver.FIELD_64, 4, 2, 3)
+
+
+def test_trunc_pr_and_rand_bit_adjustments() -> None:
+    prgs = [Prg(), Prg()]
+    seeds = [p.seed for p in prgs]
+    (r, mr), (rb, mb), (rc, mc) = (_shares(prgs, 9) for _ in range(3))
+    adj1, adj2 = beaver.adjust_trunc_pr(seeds, [mr, mb, mc], beaver.FIELD_64, 18)
+    total = r[0] + r[1]
+    assert (adj1 + rb[0] + rb[1] == (total << U64(1)) >> U64(19)).all()
+    assert (adj2 + rc[0] + rc[1] == total >> U64(63)).all()
+    [bits] = beaver.adjust_rand_bit(seeds, [mr], beaver.FIELD_64)
+    assert set((bits + r[0] + r[1]).tolist()) <= {0, 1}
+    [t] = beaver.adjust_trunc(seeds, [mr, mb], beaver.FIELD_64, 18)
+    assert (t + rb[0] + rb[1] == ring.arshift(total, 18)).all()
+
+
+@settings(max_examples=20)
+@given(st.integers(min_value=0, max_value=5))
+def test_dealer_refuses_other_fields_and_shapes(field: int) -> None:
+    metas = [PrgBuffer(0, 4)] * 3
+    if field == beaver.FIELD_64:
+        beaver.adjust_mul([bytes(16)], metas, field)
+        with pytest.raises(beaver.BeaverError, match="prg_inputs"):
+            beaver.adjust_mul([bytes(16)], metas[:2], field)
+    else:
+        with pytest.raises(beaver.BeaverError, match="FM64"):
+            beaver.adjust_mul([bytes(16)], metas, field)

@@ -1,0 +1,211 @@
+"""semi2k against numpy: every operation within its documented fixed-point bound, truncation in both modes,
+chunked inputs, and what a party or the dealer receives (masked words only)."""
+from __future__ import annotations
+
+import threading
+from typing import ClassVar
+
+import msgpack
+import numpy as np
+import pytest
+
+from hulian.crypto.ss import ring
+from hulian.federation import FederationTimeout, MemoryFederation, MemoryHub, Party, Scope, Traffic
+from hulian.mpc import MpcError, channel, semi2k
+from hulian.mpc.dealer import DealerTriples
+from hulian.mpc.session import deal, open_session
+from hulian.wire.interconnection.service import beaver_pb2 as pb
+from tests.unit.mpc.conftest import ARBITER, GUEST, HOST, SCOPE, run_pair
+
+ULP = 2.0 ** -18
+rng = np.random.default_rng(7)
+
+
+def _inputs(n: int, scale: float = 1000.0) -> tuple[np.ndarray, np.ndarray]:
+    return rng.normal(size=n) * scale, rng.normal(size=n) * scale
+
+
+def _bound(*values: np.ndarray) -> np.ndarray:
+    """Encoding error of each input (half an ulp) carried through a product, plus a truncation ulp."""
+    return sum(np.abs(v) for v in values) * ULP + 2 * ULP
+
+
+def test_share_reveal_add_and_public_operands(source: str) -> None:
+    x, y = _inputs(50)
+
+    def body(m: semi2k.Semi2k):
+        a = m.share(x if m.rank == 0 else None, owner=0)
+        b = m.share(y if m.rank == 1 else None, owner=1)
+        return (m.reveal(a + b), m.reveal(a - b), m.reveal(-a + 2.5), m.reveal(a * 3),
+                m.reveal(a * np.full(50, 0.25)), m.reveal(a, to=1))
+    r0, r1 = run_pair(body, triples=source)
+    assert np.allclose(r0[0], x + y, atol=2 * ULP) and np.allclose(r1[1], x - y, atol=2 * ULP)
+    assert np.allclose(r0[2], 2.5 - x, atol=2 * ULP) and np.allclose(r0[3], 3 * x, atol=4 * ULP)
+    assert np.allclose(r0[4], x / 4, atol=2 * ULP)
+    assert r0[5] is None and np.allclose(r1[5], x, atol=ULP)
+
+
+@pytest.mark.parametrize("trunc", [semi2k.PRECISE, semi2k.PROBABILISTIC])
+def test_products_within_the_fixed_point_bound(source: str, trunc: str) -> None:
+    # the local truncation is wrong with probability ~|x| / 2^63: keep its products small (2^36 in the ring)
+    big = 2.0 ** 13 if trunc == semi2k.PRECISE else 1.0
+    x, y = _inputs(300, 100.0 if trunc == semi2k.PRECISE else 1.0)
+    x[:3] = [0.0, -ULP, big]   # zero, the smallest step, a large magnitude (products to 2^26 when precise)
+    y[:3] = [-5.0, ULP, -big]
+    mx = rng.normal(size=(6, 4)) * 10
+
+    def body(m: semi2k.Semi2k):
+        a = m.share(x if m.rank == 0 else None, owner=0)
+        b = m.share(y if m.rank == 1 else None, owner=1)
+        mat = m.share(mx if m.rank == 1 else None, owner=1)
+        return (m.reveal(m.mul(a, b)), m.reveal(m.square(a)), m.reveal(m.dot(a, b)),
+                m.reveal(mat @ a[:4]), m.reveal(m.matmul(mat, mat.T)))
+    r0, _ = run_pair(body, triples=source, trunc=trunc)
+    assert (np.abs(r0[0] - x * y) <= _bound(x, y)).all()
+    assert (np.abs(r0[1] - x * x) <= _bound(x, x)).all()
+    assert abs(r0[2] - np.dot(x, y)) <= _bound(x, y).sum()
+    assert np.allclose(r0[3], mx @ x[:4], atol=float(_bound(x[:4], mx[0]).sum()) * 4)
+    assert np.allclose(r0[4], mx @ mx.T, atol=float(_bound(mx[0], mx[0]).sum()) * 6)
+
+
+def test_precise_truncation_is_exact_to_an_ulp_at_the_edge_of_its_range() -> None:
+    """|x| just below 2^62 in the ring at 36 fraction bits (2^26 in value): within one ulp, unbiased."""
+    big = np.array([2.0 ** 26 - 1, -(2.0 ** 26) + 1, 1e7, -1e7, 0.5, -0.5] * 50)
+
+    def body(m: semi2k.Semi2k):
+        a = m.share(big if m.rank == 0 else None, owner=0, fxp=36)
+        return m.reveal(m.trunc(a, 18))
+    r0, _ = run_pair(body)
+    assert (np.abs(r0 - big) <= ULP).all()
+
+
+def test_probabilistic_truncation_fails_where_precise_does_not() -> None:
+    """The local truncation's documented weakness, shown: at |x| ~ 2^61 a visible share of elements is wrong."""
+    big = np.full(2000, 2.0 ** 25)   # 2^61 at 36 fraction bits
+
+    def body(m: semi2k.Semi2k):
+        a = m.share(big if m.rank == 0 else None, owner=0, fxp=36)
+        return m.reveal(m.trunc(a, 18, mode=semi2k.PROBABILISTIC)), m.reveal(m.trunc(a, 18))
+    (prob, precise), _ = run_pair(body)
+    assert (np.abs(precise - big) <= ULP).all()
+    assert (np.abs(prob - big) > 1.0).sum() > 100
+
+
+def test_chunked_inputs_match_unchunked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channel, "CHUNK_WORDS", 64)
+    monkeypatch.setattr(semi2k, "CHUNK_WORDS", 64)
+    x, y = _inputs(1000, 10.0)
+
+    def body(m: semi2k.Semi2k):
+        a = m.share(x if m.rank == 0 else None, owner=0)
+        b = m.share(y if m.rank == 1 else None, owner=1)
+        return m.reveal(m.mul(a, b)), m.stats.copy()
+    (prod, stats), _ = run_pair(body)
+    assert (np.abs(prod - x * y) <= _bound(x, y)).all()
+    assert stats.messages_sent > stats.rounds_sent   # several pieces per round
+
+
+def test_counters_per_call() -> None:
+    x, y = _inputs(1000)
+
+    def body(m: semi2k.Semi2k):
+        a = m.share(x if m.rank == 0 else None, owner=0)
+        b = m.share(y if m.rank == 1 else None, owner=1)
+        m.mul(a, b)
+        return m.last
+    adjuster, other = run_pair(body)
+    # one Beaver product (e, f: 2 x 1000 words) and the precise truncation's (2 x 1000 bit words)
+    assert other == Traffic(rounds_sent=2, rounds_received=2, messages_sent=2, messages_received=2,
+                            bytes_sent=32000, bytes_received=32000)
+    # rank 0 also asked the dealer twice: its requests out, the two 1000-word adjustments in
+    assert adjuster.rounds_sent == adjuster.rounds_received == 4
+    assert 32000 + 2 * 8000 < adjuster.bytes_received < 32000 + 2 * 8000 + 100
+
+
+def test_input_outside_the_range_is_refused_with_the_fix() -> None:
+    with pytest.raises(ring.RingError, match="scale the input down"):
+        run_pair(lambda m: m.share(np.array([1e14]) if m.rank == 0 else None, owner=0), timeout=1)
+
+
+def test_shape_mismatch_is_an_error_not_a_broadcast(source: str) -> None:
+    def body(m: semi2k.Semi2k):
+        a = m.share(np.ones(3) if m.rank == 0 else None, owner=0)
+        return m.mul(a, m.share(np.ones(4) if m.rank == 1 else None, owner=1))
+    with pytest.raises(MpcError, match="shapes"):
+        run_pair(body, triples=source, timeout=5)
+
+
+class Spy(MemoryFederation):
+    """Records every message this party receives: (sender, topic, bytes)."""
+
+    log: ClassVar[dict[str, list[tuple[str, str, bytes]]]] = {}
+
+    def recv(self, src: Party, scope: Scope, topic: str, timeout: float) -> bytes:
+        data = super().recv(src, scope, topic, timeout)
+        Spy.log.setdefault(self.local.party_id, []).append((src.party_id, topic, data))
+        return data
+
+
+def test_privacy_each_party_receives_only_masked_words_and_the_dealer_only_seeds_and_sizes() -> None:
+    Spy.log = {}
+    x, y = rng.normal(size=512) * 3, rng.normal(size=512) * 3   # small values: unmasked words would show it
+    mx = rng.normal(size=(16, 32))
+
+    def body(m: semi2k.Semi2k):
+        a = m.share(x if m.rank == 0 else None, owner=0)
+        b = m.share(y if m.rank == 1 else None, owner=1)
+        p = m.mul(a, b)
+        mat = m.share(mx if m.rank == 1 else None, owner=1)
+        q = mat @ a[:32]
+        return m.reveal(m.dot(p, b), to=0), m.reveal(q, to=0)
+    r0, _ = run_pair(body, federation=Spy)
+    secrets_of = {"guest.0": ring.encode(x, 18), "host.0": np.concatenate([ring.encode(y, 18),
+                                                                           ring.encode(mx, 18).ravel()])}
+    for receiver, sender in (("guest.0", "host.0"), ("host.0", "guest.0")):
+        words = [np.frombuffer(d, dtype="<u8") for s, t, d in Spy.log[receiver]
+                 if s == sender and len(d) >= 8 * 32 and not t.startswith("share")]
+        assert words, f"{receiver} received no data from {sender}"
+        for w in words:
+            assert not set(secrets_of[sender].tolist()) & set(w.tolist())
+            top = (w >> np.uint64(32)).astype(np.float64) / 2 ** 32   # masked words: high halves uniform
+            assert 0.35 < top.mean() < 0.65, f"{receiver} got words from {sender} that look unmasked"
+    assert r0[0] is not None
+    dealer_got = Spy.log["arbiter.0"]
+    assert {s for s, _, _ in dealer_got} == {"guest.0", "host.0"}
+    for sender, _, data in dealer_got:
+        method, body_bytes = msgpack.unpackb(data)
+        assert method in {"CreateSession", "AdjustMul", "AdjustDot", "DeleteSession"}
+        if method == "CreateSession":
+            assert len(pb.CreateSessionRequest.FromString(body_bytes).prg_seed) == 16
+        elif method.startswith("Adjust"):
+            request = (pb.AdjustMulRequest if method == "AdjustMul" else pb.AdjusDotRequest).FromString(body_bytes)
+            assert len(body_bytes) < 100 and all(meta.size > 0 for meta in request.prg_inputs)
+            assert sender == "guest.0"   # only the adjust rank asks
+
+
+def test_the_dealer_refuses_a_session_it_does_not_serve() -> None:
+    hub = MemoryHub()
+    everyone = [GUEST, HOST, ARBITER]
+    dealer = MemoryFederation(hub, ARBITER, everyone)
+    # a party asks for a different session id: the dealer answers SessionError and stops with an error
+    guest_fed = MemoryFederation(hub, GUEST, everyone)
+    errors: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            deal(dealer, SCOPE, [GUEST, HOST], timeout=5)
+        except MpcError as e:
+            errors.append(e)
+    t = threading.Thread(target=serve)
+    t.start()
+    with pytest.raises(MpcError, match="refused CreateSession: SessionError"):
+        DealerTriples(guest_fed, SCOPE, ARBITER, 0, 2, "another-session", 5, Traffic())
+    t.join(10)
+    assert errors and "does not match" in str(errors[0])
+
+
+def test_a_silent_peer_times_out() -> None:
+    hub = MemoryHub()
+    fed = MemoryFederation(hub, GUEST, [GUEST, HOST, ARBITER])
+    with pytest.raises(FederationTimeout):   # no dealer answers CreateSession
+        open_session(fed, SCOPE, [GUEST, HOST], dealer_party=ARBITER, timeout=0.5)
