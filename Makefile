@@ -13,6 +13,8 @@ IC_PROTOS := $(addprefix hulian/wire/interconnection/,common/header.proto link/t
 	handshake/protocol_family/ss.proto service/beaver.proto)
 # hulian's own extension of them (Okamoto-Uchiyama objects; docs/he.md).
 HE_EXT_PROTO := hulian/wire/he_ext.proto
+# hulian's extension of the semi2k handshake (the dealer-free triple source; docs/mpc.md).
+MPC_EXT_PROTO := hulian/wire/mpc_ext.proto
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,6 +43,7 @@ proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I hulian/wire --python_out=hulian/wire --pyi_out=hulian/wire $(HE_EXT_PROTO)
 	sed -i -E 's/^from interconnection\.([a-z_.]+) import/from hulian.wire.interconnection.\1 import/' \
 		$(HE_EXT_PROTO:.proto=_pb2.py) $(HE_EXT_PROTO:.proto=_pb2.pyi)
+	$(BIN)/python -m grpc_tools.protoc -I hulian/wire --python_out=hulian/wire --pyi_out=hulian/wire $(MPC_EXT_PROTO)
 
 lint: $(STAMP)
 	$(BIN)/ruff check hulian tests bench examples

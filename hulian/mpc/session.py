@@ -9,6 +9,7 @@ from hulian.crypto.ss import ring
 from hulian.federation import Federation, Party, Scope, Traffic
 from hulian.mpc import dealer
 from hulian.mpc.channel import PeerChannel
+from hulian.mpc.handshake import SessionConfig, negotiate
 from hulian.mpc.semi2k import PRECISE, Semi2k
 from hulian.mpc.triples import Triples
 
@@ -41,18 +42,20 @@ def open_session(federation: Federation, scope: Scope, parties: Sequence[Party],
                          "a dealer runs deal()")
     rank = order.index(federation.local)
     stats = stats if stats is not None else Traffic()
+    if triples == DEALER and (dealer_party is None or dealer_party in order):
+        raise ValueError("triples from a dealer need a third party of the job as dealer_party")
+    if triples not in (DEALER, HE):
+        raise ValueError(f"triples must be {DEALER!r} or {HE!r}, not {triples!r}")
     channel = PeerChannel(federation, scope, order[1 - rank], timeout, stats)
+    negotiate(channel, rank, SessionConfig(triples, fxp, trunc, session_id(scope),
+                                           dealer_party.party_id if dealer_party else "", he_scheme, he_bits))
     source: Triples
     if triples == DEALER:
-        if dealer_party is None or dealer_party in order:
-            raise ValueError("triples from a dealer need a third party of the job as dealer_party")
         source = dealer.DealerTriples(federation, scope, dealer_party, rank, len(order), session_id(scope),
                                       timeout, stats)
-    elif triples == HE:
+    else:
         from hulian.mpc.hetriples import HeTriples
         source = HeTriples(channel, rank, he_scheme, he_bits, allow_insecure_keys=allow_insecure_keys)
-    else:
-        raise ValueError(f"triples must be {DEALER!r} or {HE!r}, not {triples!r}")
     return Semi2k(channel, rank, source, fxp, trunc)
 
 
