@@ -299,4 +299,12 @@ class Semi2k:
         return self.trunc(z.reshape(1), y.fxp if x.fxp and y.fxp else 0).reshape(())
 
     def close(self) -> None:
+        """End the triple source's session (the dealer stops serving once both parties closed)."""
         self.triples.close()
+
+    def __enter__(self) -> Semi2k:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:   # after a failure the peer may be gone: do not wait for it
+            self.close()

@@ -16,10 +16,11 @@ import msgpack
 import numpy as np
 
 from hulian.data.storage import Storage
-from hulian.federation import Federation, Party, Scope
+from hulian.federation import Federation, Party, Scope, Traffic
 from hulian.sdk.env import ComponentEnv
-from hulian.sdk.he import HeContext, Traffic
+from hulian.sdk.he import HeContext
 from hulian.sdk.io import Output, TableInput
+from hulian.sdk.mpc import MpcContext
 from hulian.sdk.progress import Reporter
 from hulian.transport.iclink import Link
 
@@ -54,6 +55,7 @@ class TaskContext:
         self.log = logging.getLogger(f"hulian.component.{env.component or 'task'}")
         self._he: HeContext | None = None
         self._he_stats = Traffic()   # one count for a context and its sub-scopes
+        self._mpc_stats = Traffic()
 
     # ---- parties ----------------------------------------------------------------------------------------
     @property
@@ -98,7 +100,7 @@ class TaskContext:
         """A nested scope (an iteration, a sub-protocol): its topics can never meet the parent's or a sibling's."""
         child = TaskContext(self.env, self.federation, self.storage, self.reporter, self.scope.sub(name),
                             self.timeout)
-        child._he_stats = self._he_stats
+        child._he_stats, child._mpc_stats = self._he_stats, self._mpc_stats
         return child
 
     # ---- messages ---------------------------------------------------------------------------------------
@@ -142,6 +144,11 @@ class TaskContext:
         if self._he is None:
             self._he = HeContext(self, self._he_stats)
         return self._he
+
+    @property
+    def mpc(self) -> MpcContext:
+        """Secret sharing between two compute parties: sessions, the dealer, counters (docs/mpc.md)."""
+        return MpcContext(self.federation, self.scope, self.timeout, self._mpc_stats)
 
     # ---- data -------------------------------------------------------------------------------------------
     def input(self, name: str) -> TableInput:

@@ -1,0 +1,63 @@
+"""`ctx.mpc`: secret sharing between two compute parties of a task (docs/mpc.md).
+
+    if ctx.local == ctx.arbiter:                 # the dealer serves triples and sees no data
+        ctx.mpc.deal()
+        return
+    with ctx.mpc.session() as mpc:              # guest and the first host; triples from the arbiter
+        x = mpc.share(features if ctx.local == ctx.guest else None, owner=0)
+        w = mpc.share(weights if ctx.local == ctx.hosts[0] else None, owner=1)
+        score = mpc.reveal(x @ w, to=0)
+
+`ctx.mpc.session(triples="he")` needs no third party (the triples come from HE between the two).
+Rank 0 is the compute party with the smaller party id. `ctx.mpc.stats` counts every session's traffic
+(including the dealer's answers at rank 0); `session.last` is the traffic of the last operation.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hulian.crypto.ss.ring import DEFAULT_FXP
+from hulian.federation import Federation, Party, Scope, Traffic
+from hulian.mpc import PRECISE, Semi2k
+from hulian.mpc.session import DEALER, deal, open_session
+
+SCOPE_NAME = "mpc"
+
+
+class MpcContext:
+    """ctx.mpc over the task's federation, in the task's scope (each session in its own sub-scope)."""
+
+    def __init__(self, federation: Federation, scope: Scope, timeout: float, stats: Traffic):
+        self._federation, self._scope, self._timeout, self.stats = federation, scope, timeout, stats
+
+    def _of_role(self, role: str) -> list[Party]:
+        return [p for p in self._federation.parties if p.role == role]
+
+    def _compute_parties(self, parties: Sequence[Party] | None) -> list[Party]:
+        if parties is not None:
+            return list(parties)
+        chosen = self._of_role("guest")[:1] + self._of_role("host")[:1]
+        if len(chosen) != 2:
+            raise ValueError("ctx.mpc needs two compute parties: by default the guest and the first host; "
+                             f"this job has {[p.party_id for p in self._federation.parties]} (pass parties=...)")
+        return chosen
+
+    def session(self, parties: Sequence[Party] | None = None, *, triples: str = DEALER, dealer: Party | None = None,
+                fxp: int = DEFAULT_FXP, trunc: str = PRECISE, name: str = SCOPE_NAME, he_scheme: str = "ou",
+                he_bits: int = 2048, allow_insecure_keys: bool = False) -> Semi2k:
+        """This party's semi2k session with the other compute party (the dealer, by default the arbiter,
+        must call `deal` with the same parties and name)."""
+        if triples == DEALER and dealer is None:
+            dealer = next(iter(self._of_role("arbiter")), None)
+            if dealer is None:
+                raise ValueError("triples from a dealer need a third party: this job has no arbiter; pass "
+                                 "dealer=ctx.party(...) or use triples='he'")
+        return open_session(self._federation, self._scope.sub(name), self._compute_parties(parties),
+                            dealer_party=dealer, triples=triples, fxp=fxp, trunc=trunc, timeout=self._timeout,
+                            stats=self.stats, he_scheme=he_scheme, he_bits=he_bits,
+                            allow_insecure_keys=allow_insecure_keys)
+
+    def deal(self, parties: Sequence[Party] | None = None, name: str = SCOPE_NAME) -> Traffic:
+        """Serve the session's Beaver triples at this party until both compute parties close it."""
+        return deal(self._federation, self._scope.sub(name), self._compute_parties(parties), self._timeout,
+                    self.stats)
