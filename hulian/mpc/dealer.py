@@ -23,6 +23,7 @@ from hulian.crypto.ss import beaver, ring
 from hulian.crypto.ss.prg import Prg, PrgBuffer
 from hulian.federation import Federation, Party, Scope, Traffic
 from hulian.mpc.channel import MpcError, PeerChannel
+from hulian.mpc.triples import Later
 from hulian.wire.interconnection.service import beaver_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -57,57 +58,66 @@ class DealerTriples:
         self._check(reply, "CreateSession")
 
     def _call(self, method: str, request: Message, response: type[Message]) -> Message:
+        return self._call_later(method, request, response)()
+
+    def _call_later(self, method: str, request: Message, response: type[Message]) -> Callable[[], Message]:
+        """Send the call now; the returned function waits for the reply (other calls may go out meanwhile)."""
         topic = self._dealer.topic(SERVICE)
         self._dealer.send_bytes(topic, msgpack.packb([method, request.SerializeToString()]))
-        data = self._dealer.recv_bytes(f"{topic}-reply")
-        try:
-            return response.FromString(data)
-        except DecodeError as e:
-            raise MpcError(f"{method}: the dealer's reply is no {response.__name__}: {e}") from e
+
+        def reply() -> Message:
+            data = self._dealer.recv_bytes(f"{topic}-reply")
+            try:
+                return response.FromString(data)
+            except DecodeError as e:
+                raise MpcError(f"{method}: the dealer's reply is no {response.__name__}: {e}") from e
+        return reply
 
     @staticmethod
     def _check(reply: Message, method: str) -> None:
         if reply.code != pb.OK:
             raise MpcError(f"the dealer refused {method}: {pb.ErrorCode.Name(reply.code)}: {reply.message}")
 
-    def _adjust(self, method: str, request: Message, size: int) -> np.ndarray:
-        reply = self._call(method, request, pb.AdjustResponse)
-        self._check(reply, method)
-        if len(reply.adjust_outputs) != 1:
-            raise MpcError(f"{method}: the dealer returned {len(reply.adjust_outputs)} arrays, not 1")
-        return _words(reply.adjust_outputs[0], size, method)
+    def _completed(self, method: str, request: Message, share: np.ndarray,
+                   combine: Callable[[np.ndarray, np.ndarray], np.ndarray] = np.add) -> Later:
+        """This party's c: at the adjust rank, its PRG share combined with the dealer's adjustment once it
+        arrives (the request goes out now); elsewhere the PRG share as it is."""
+        if self.rank != ADJUST_RANK:
+            return share
+        pending = self._call_later(method, request, pb.AdjustResponse)
+
+        def finish() -> np.ndarray:
+            reply = pending()
+            self._check(reply, method)
+            if len(reply.adjust_outputs) != 1:
+                raise MpcError(f"{method}: the dealer returned {len(reply.adjust_outputs)} arrays, not 1")
+            return combine(share, _words(reply.adjust_outputs[0], share.size, method).reshape(share.shape))
+        return finish
 
     def _draw(self, *sizes: int) -> tuple[list[np.ndarray], list[PrgBuffer]]:
         drawn = [self._prg.next(s) for s in sizes]
         return [w for w, _ in drawn], [m for _, m in drawn]
 
-    def mul(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def mul(self, size: int) -> tuple[np.ndarray, np.ndarray, Later]:
         (a, b, c), metas = self._draw(size, size, size)
-        if self.rank == ADJUST_RANK:
-            c += self._adjust("AdjustMul", pb.AdjustMulRequest(
-                session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64), size)
-        return a, b, c
+        return a, b, self._completed("AdjustMul", pb.AdjustMulRequest(
+            session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64), c)
 
-    def square(self, size: int) -> tuple[np.ndarray, np.ndarray]:
-        (a, c), (ma, mc) = self._draw(size, size)
-        if self.rank == ADJUST_RANK:   # AdjustMul with ra given twice: the dealer returns a*a - c
-            c += self._adjust("AdjustMul", pb.AdjustMulRequest(
-                session_id=self.session_id, prg_inputs=_meta([ma, ma, mc]), field=beaver.FIELD_64), size)
-        return a, c
+    def square(self, size: int) -> tuple[np.ndarray, Later]:
+        (a, c), (ma, mc) = self._draw(size, size)   # AdjustMul with ra given twice: the dealer returns a*a - c
+        return a, self._completed("AdjustMul", pb.AdjustMulRequest(
+            session_id=self.session_id, prg_inputs=_meta([ma, ma, mc]), field=beaver.FIELD_64), c)
 
-    def dot(self, m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def dot(self, m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray, Later]:
         (a, b, c), metas = self._draw(m * k, k * n, m * n)
-        if self.rank == ADJUST_RANK:
-            c += self._adjust("AdjustDot", pb.AdjusDotRequest(
-                session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64, M=m, N=n, K=k), m * n)
-        return a.reshape(m, k), b.reshape(k, n), c.reshape(m, n)
+        return a.reshape(m, k), b.reshape(k, n), self._completed("AdjustDot", pb.AdjusDotRequest(
+            session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64, M=m, N=n, K=k),
+            c.reshape(m, n))
 
-    def and_(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def and_(self, size: int) -> tuple[np.ndarray, np.ndarray, Later]:
         (a, b, c), metas = self._draw(size, size, size)
-        if self.rank == ADJUST_RANK:
-            c ^= self._adjust("AdjustAnd", pb.AdjustAndRequest(
-                session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64), size)
-        return a, b, c
+        return a, b, self._completed("AdjustAnd", pb.AdjustAndRequest(
+            session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64), c, np.bitwise_xor)
 
     def close(self) -> None:
         self._check(self._call("DeleteSession", pb.DeleteSessionRequest(session_id=self.session_id),

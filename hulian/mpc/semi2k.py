@@ -31,7 +31,7 @@ from hulian.crypto.ss import ring
 from hulian.crypto.ss.prg import SEED_BYTES, Prg
 from hulian.federation import Traffic
 from hulian.mpc.channel import CHUNK_WORDS, MpcError, PeerChannel
-from hulian.mpc.triples import Triples
+from hulian.mpc.triples import Triples, resolve
 
 PRECISE, PROBABILISTIC = "precise", "probabilistic"
 _TWO62 = ring.U64(1 << 62)
@@ -221,7 +221,7 @@ class Semi2k:
         opened = self.channel.exchange("mul", np.concatenate([x - a, y - b]))
         e = x - a + opened[:x.size]
         f = y - b + opened[x.size:]
-        z = c + e * b + f * a
+        z = resolve(c) + e * b + f * a
         if self.rank == 0:
             z += e * f
         return z
@@ -235,7 +235,7 @@ class Semi2k:
             a, c = self.triples.square(piece.stop - piece.start)
             e = xs[piece] - a
             e = e + self.channel.exchange("square", e)
-            z = c + ring.U64(2) * e * a
+            z = resolve(c) + ring.U64(2) * e * a
             if self.rank == 0:
                 z += e * e
             out[piece] = z
@@ -254,7 +254,7 @@ class Semi2k:
         opened = self.channel.exchange("matmul", np.concatenate([(x.data - a).ravel(), (yd - b).ravel()]))
         e = x.data - a + opened[:m * k].reshape(m, k)
         f = yd - b + opened[m * k:].reshape(k, n)
-        z = c + ring.matmul(e, b) + ring.matmul(a, f)
+        z = resolve(c) + ring.matmul(e, b) + ring.matmul(a, f)
         if self.rank == 0:
             z += ring.matmul(e, f)
         z = self._share(z.reshape(m) if vector else z, x.fxp + y.fxp)

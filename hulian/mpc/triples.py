@@ -4,24 +4,33 @@ this party's shares; across the two parties they satisfy the stated relation mod
 """
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeAlias
 
 import numpy as np
+
+# A share that may still be on its way (a dealer's adjustment in flight): resolve() it when it is needed,
+# so the parties' exchange of masked values overlaps the dealer's work.
+Later: TypeAlias = np.ndarray | Callable[[], np.ndarray]
+
+
+def resolve(share: Later) -> np.ndarray:
+    return share if isinstance(share, np.ndarray) else share()
 
 
 class Triples(Protocol):
     name: str   # "dealer" or "he": what the handshake and the benchmarks call this source
 
-    def mul(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def mul(self, size: int) -> tuple[np.ndarray, np.ndarray, Later]:
         """(a, b, c), each `size` words, with c = a * b."""
 
-    def square(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+    def square(self, size: int) -> tuple[np.ndarray, Later]:
         """(a, c), each `size` words, with c = a * a."""
 
-    def dot(self, m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def dot(self, m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray, Later]:
         """(a (m, k), b (k, n), c (m, n)) with c = a @ b."""
 
-    def and_(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def and_(self, size: int) -> tuple[np.ndarray, np.ndarray, Later]:
         """(a, b, c), each `size` words of 64 independent bits, with c = a & b (XOR-shared)."""
 
     def close(self) -> None:
