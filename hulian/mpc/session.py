@@ -10,6 +10,7 @@ from hulian.federation import Federation, Party, Scope, Traffic
 from hulian.mpc import dealer
 from hulian.mpc.channel import PeerChannel
 from hulian.mpc.handshake import SessionConfig, negotiate
+from hulian.mpc.hetriples import HeTriples
 from hulian.mpc.semi2k import PRECISE, Semi2k
 from hulian.mpc.triples import Triples
 
@@ -54,7 +55,6 @@ def open_session(federation: Federation, scope: Scope, parties: Sequence[Party],
         source = dealer.DealerTriples(federation, scope, dealer_party, rank, len(order), session_id(scope),
                                       timeout, stats)
     else:
-        from hulian.mpc.hetriples import HeTriples
         source = HeTriples(channel, rank, he_scheme, he_bits, allow_insecure_keys=allow_insecure_keys)
     return Semi2k(channel, rank, source, fxp, trunc)
 

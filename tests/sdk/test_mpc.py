@@ -47,7 +47,7 @@ def test_in_memory(tmp_path: Path) -> None:
 
 
 def test_without_an_arbiter_the_dealer_mode_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(PartyFailed, match="no arbiter; pass dealer=ctx.party"):
+    with pytest.raises(PartyFailed, match=r"no arbiter; pass dealer=ctx\.party"):
         run_parties(scores, {"guest.0": {}, "host.0": {}}, tmp_path, timeout=5)
 
 

@@ -54,6 +54,14 @@ def run_pair(body: Callable[[Any], Any], triples: str = "dealer", timeout: float
     return [results[GUEST.party_id], results[HOST.party_id]]
 
 
-@pytest.fixture(params=["dealer"])
+@pytest.fixture(params=["dealer", "he"])
 def source(request: pytest.FixtureRequest) -> str:
+    """Every operation test runs with both triple sources (HE with 1024-bit OU keys: test-only, for speed)."""
     return request.param
+
+
+def run_with(source: str, body: Callable[[Any], Any], **options: Any) -> list[Any]:
+    """run_pair with `source` triples (the HE keys small enough for a unit test)."""
+    if source == "he":
+        options = {"he_bits": 1024, "allow_insecure_keys": True, **options}
+    return run_pair(body, triples=source, **options)

@@ -14,8 +14,9 @@ from hulian.federation import FederationTimeout, MemoryFederation, MemoryHub, Pa
 from hulian.mpc import MpcError, channel, semi2k
 from hulian.mpc.dealer import DealerTriples
 from hulian.mpc.session import deal, open_session
+from hulian.wire.interconnection.runtime.data_exchange_pb2 import DataExchangeProtocol
 from hulian.wire.interconnection.service import beaver_pb2 as pb
-from tests.unit.mpc.conftest import ARBITER, GUEST, HOST, SCOPE, run_pair
+from tests.unit.mpc.conftest import ARBITER, GUEST, HOST, SCOPE, run_pair, run_with
 
 ULP = 2.0 ** -18
 rng = np.random.default_rng(7)
@@ -38,7 +39,7 @@ def test_share_reveal_add_and_public_operands(source: str) -> None:
         b = m.share(y if m.rank == 1 else None, owner=1)
         return (m.reveal(a + b), m.reveal(a - b), m.reveal(-a + 2.5), m.reveal(a * 3),
                 m.reveal(a * np.full(50, 0.25)), m.reveal(a, to=1))
-    r0, r1 = run_pair(body, triples=source)
+    r0, r1 = run_with(source, body)
     assert np.allclose(r0[0], x + y, atol=2 * ULP) and np.allclose(r1[1], x - y, atol=2 * ULP)
     assert np.allclose(r0[2], 2.5 - x, atol=2 * ULP) and np.allclose(r0[3], 3 * x, atol=4 * ULP)
     assert np.allclose(r0[4], x / 4, atol=2 * ULP)
@@ -60,7 +61,7 @@ def test_products_within_the_fixed_point_bound(source: str, trunc: str) -> None:
         mat = m.share(mx if m.rank == 1 else None, owner=1)
         return (m.reveal(m.mul(a, b)), m.reveal(m.square(a)), m.reveal(m.dot(a, b)),
                 m.reveal(mat @ a[:4]), m.reveal(m.matmul(mat, mat.T)))
-    r0, _ = run_pair(body, triples=source, trunc=trunc)
+    r0, _ = run_with(source, body, trunc=trunc)
     assert (np.abs(r0[0] - x * y) <= _bound(x, y)).all()
     assert (np.abs(r0[1] - x * x) <= _bound(x, x)).all()
     assert abs(r0[2] - np.dot(x, y)) <= _bound(x, y).sum()
@@ -132,7 +133,7 @@ def test_shape_mismatch_is_an_error_not_a_broadcast(source: str) -> None:
         a = m.share(np.ones(3) if m.rank == 0 else None, owner=0)
         return m.mul(a, m.share(np.ones(4) if m.rank == 1 else None, owner=1))
     with pytest.raises(MpcError, match="shapes"):
-        run_pair(body, triples=source, timeout=5)
+        run_with(source, body, timeout=5)
 
 
 class Spy(MemoryFederation):
@@ -146,7 +147,8 @@ class Spy(MemoryFederation):
         return data
 
 
-def test_privacy_each_party_receives_only_masked_words_and_the_dealer_only_seeds_and_sizes() -> None:
+def test_privacy_each_party_receives_only_masked_words_ciphertexts_and_the_dealer_only_seeds_and_sizes(
+        source: str) -> None:
     Spy.log = {}
     x, y = rng.normal(size=512) * 3, rng.normal(size=512) * 3   # small values: unmasked words would show it
     mx = rng.normal(size=(16, 32))
@@ -158,18 +160,27 @@ def test_privacy_each_party_receives_only_masked_words_and_the_dealer_only_seeds
         mat = m.share(mx if m.rank == 1 else None, owner=1)
         q = mat @ a[:32]
         return m.reveal(m.dot(p, b), to=0), m.reveal(q, to=0)
-    r0, _ = run_pair(body, federation=Spy)
+    r0, _ = run_with(source, body, federation=Spy)
     secrets_of = {"guest.0": ring.encode(x, 18), "host.0": np.concatenate([ring.encode(y, 18),
                                                                            ring.encode(mx, 18).ravel()])}
     for receiver, sender in (("guest.0", "host.0"), ("host.0", "guest.0")):
-        words = [np.frombuffer(d, dtype="<u8") for s, t, d in Spy.log[receiver]
-                 if s == sender and len(d) >= 8 * 32 and not t.startswith("share")]
+        got = [(t, d) for s, t, d in Spy.log[receiver] if s == sender and len(d) >= 8 * 32]
+        words = [np.frombuffer(d, dtype="<u8") for t, d in got if not t.startswith(("share", "he-"))]
         assert words, f"{receiver} received no data from {sender}"
         for w in words:
             assert not set(secrets_of[sender].tolist()) & set(w.tolist())
             top = (w >> np.uint64(32)).astype(np.float64) / 2 ** 32   # masked words: high halves uniform
             assert 0.35 < top.mean() < 0.65, f"{receiver} got words from {sender} that look unmasked"
+        for topic, data in got:   # HE triples: interconnection ciphertext containers, no share word inside
+            if topic.startswith("he-") and not topic.startswith("he-public-key"):
+                container = DataExchangeProtocol.FromString(data)
+                assert container.scalar_type_name == "paillier_ciphertext" or "ou" in container.scalar_type_name
+                assert not any(int(v).to_bytes(8, "little") in data for v in secrets_of[sender][:64])
+        assert (source == "he") == any(t.startswith("he-") for t, _ in got)
     assert r0[0] is not None
+    if source == "he":
+        assert "arbiter.0" not in Spy.log
+        return
     dealer_got = Spy.log["arbiter.0"]
     assert {s for s, _, _ in dealer_got} == {"guest.0", "host.0"}
     for sender, _, data in dealer_got:
