@@ -21,6 +21,7 @@ from numpy.polynomial import Chebyshev, Polynomial
 
 from hulian.crypto.ss import ring
 from hulian.mpc.boolean import b2a
+from hulian.mpc.channel import CHUNK_WORDS
 from hulian.mpc.compare import msb
 from hulian.mpc.semi2k import AShare, Semi2k, counted
 
@@ -62,6 +63,15 @@ _SQRT = _interpolant(lambda u: np.sqrt(2.5 + 2 * u), -0.75, 0.75, SQRT_DEGREE)
 
 
 # ---- building blocks ---------------------------------------------------------------------------------------
+def _by_pieces(session: Semi2k, x: AShare, width: int, fn: Callable[[AShare], AShare]) -> AShare:
+    """fn over pieces of (flat) x of at most CHUNK_WORDS // width elements, where fn stacks up to `width`
+    arrays of its input's size: memory stays bounded for any input size (rounds grow with the pieces)."""
+    flat = x.reshape(-1)
+    step = max(1, CHUNK_WORDS // width)
+    parts = [fn(flat[i:i + step]) for i in range(0, max(flat.size, 1), step)]
+    return AShare(session, np.concatenate([p.data for p in parts]).reshape(x.shape), parts[0].fxp)
+
+
 def _public(session: Semi2k, values: np.ndarray, fxp: int) -> np.ndarray:
     """A public array as this party's share words (rank 0 holds it)."""
     enc = ring.encode(values, fxp)
@@ -156,18 +166,22 @@ def sigmoid(session: Semi2k, x: AShare) -> AShare:
     """1 / (1 + e^-x) for every encodable x: a degree-7 polynomial on each of the segments [0, 2.5), [2.5, 6.25),
     [6.25, 14) and their mirror images, 0 below -14 and 1 from 14. Max error 9e-7 + one ulp (4.7e-6 at
     fxp=18). 16 rounds, ~0.8 KB per element each way (7 comparisons)."""
+    return _by_pieces(session, x, 2 * len(_SIGMOID[0]) + 2, lambda piece: _sigmoid(session, piece))
+
+
+def _sigmoid(session: Semi2k, x: AShare) -> AShare:
     thresholds, centres, coefs = _SIGMOID
     bits = _at_least(session, x, thresholds)
     centre = _choose(session, bits, centres, x.fxp)
     chosen = _choose(session, bits, coefs, INNER)
-    w = _rescale(session, AShare(session, x.data.reshape(-1) - centre.data, x.fxp + 2), INNER)   # (x - centre)/4
+    w = _rescale(session, AShare(session, x.data - centre.data, x.fxp + 2), INNER)   # (x - centre) / 4
     powers = _powers(session, w, SIGMOID_DEGREE)
     terms = _products(session, [(AShare(session, chosen.data[k], INNER), powers[k - 1])
                                 for k in range(1, SIGMOID_DEGREE + 1)])
     acc = chosen.data[0] << ring.U64(INNER)
     for t in terms:
         acc = acc + t.data
-    return session.trunc(AShare(session, acc, 2 * INNER), 2 * INNER - x.fxp).reshape(*x.shape)
+    return session.trunc(AShare(session, acc, 2 * INNER), 2 * INNER - x.fxp)
 
 
 # ---- reciprocal and square root ----------------------------------------------------------------------------
@@ -181,9 +195,13 @@ def reciprocal(session: Semi2k, x: AShare) -> AShare:
     Scales: the output factor 4^-i (i in [-h, h)) is exact at 2h - 2 bits and the result is at most 4^h, so
     1/m keeps 63 - 4h bits (27 at h = 9) for the product to stay below 2^61."""
     h = min(math.ceil(x.fxp / 2), 9)
+    return _by_pieces(session, x, 2 * (2 * h + 1) + 2, lambda piece: _reciprocal(session, piece, h))
+
+
+def _reciprocal(session: Semi2k, x: AShare, h: int) -> AShare:
     one = ring.ONE if session.rank == 0 else ring.U64(0)
-    sign = AShare(session, one - ring.U64(2) * b2a(session, msb(session, x)).data.reshape(-1), 0)   # 1 - 2 msb
-    magnitude = session.mul(sign, x.reshape(-1))
+    sign = AShare(session, one - ring.U64(2) * b2a(session, msb(session, x)).data, 0)   # 1 - 2 msb(x)
+    magnitude = session.mul(sign, x)
     exponents = range(-h, h + 1)
     table = np.array([[0.0, 0.0], *([4.0 ** -i, 4.0 ** -i] for i in exponents[:-1]), [4.0 ** -h, 0.0]])
     to_unit, factor = _buckets(session, magnitude, exponents, table, (2 * h, 2 * h - 2))
@@ -191,7 +209,7 @@ def reciprocal(session: Semi2k, x: AShare) -> AShare:
     inverse_m = _polynomial(session, _powers(session, _unit(session, m), RECIPROCAL_DEGREE), _RECIPROCAL,
                             63 - 4 * h)
     out = _products(session, [(inverse_m, signed_factor)])[0]
-    return session.trunc(out, out.fxp - x.fxp).reshape(*x.shape)
+    return session.trunc(out, out.fxp - x.fxp)
 
 
 @counted
@@ -201,11 +219,14 @@ def sqrt(session: Semi2k, x: AShare) -> AShare:
     polynomial. Error at most 1e-7 sqrt(x) + one ulp; sqrt(0) = 0; negative x gives 0. 21 rounds, ~2.6 KB per
     element each way at fxp=18 (31 comparisons)."""
     lo, hi = -math.ceil(x.fxp / 2), (62 - x.fxp) // 2
-    exponents = range(lo, hi)
+    return _by_pieces(session, x, 2 * (hi - lo) + 2, lambda piece: _sqrt(session, piece, range(lo, hi)))
+
+
+def _sqrt(session: Semi2k, x: AShare, exponents: range) -> AShare:
+    lo, hi = exponents.start, exponents.stop
     table = np.array([[0.0, 0.0], *([4.0 ** -i, 2.0 ** i] for i in exponents)])
-    flat = x.reshape(-1)
-    to_unit, factor = _buckets(session, flat, exponents, table, (2 * (hi - 1), -lo))
-    m = _products(session, [(flat, to_unit)])[0]
+    to_unit, factor = _buckets(session, x, exponents, table, (2 * (hi - 1), -lo))
+    m = _products(session, [(x, to_unit)])[0]
     root_m = _polynomial(session, _powers(session, _unit(session, m), SQRT_DEGREE), _SQRT, min(INNER, 61 - hi + lo))
     out = _products(session, [(root_m, factor)])[0]
-    return session.trunc(out, out.fxp - x.fxp).reshape(*x.shape)
+    return session.trunc(out, out.fxp - x.fxp)

@@ -108,3 +108,15 @@ def test_rounds_per_function() -> None:
     assert evaluate(nonlinear.sigmoid, x)[1].rounds_sent == 16       # rank 1: its peer only
     assert evaluate(nonlinear.reciprocal, x)[1].rounds_sent == 30
     assert evaluate(nonlinear.sqrt, x)[1].rounds_sent == 21
+
+
+def test_large_inputs_go_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nonlinear, "CHUNK_WORDS", 640)          # sqrt: pieces of 10 elements, sigmoid of 40
+    rng = np.random.default_rng(6)
+    x = encoded(rng.uniform(-16, 16, 95)).reshape(5, 19)
+    got, traffic = evaluate(nonlinear.sigmoid, x)
+    assert got.shape == (5, 19) and np.abs(got - sigmoid(x)).max() <= 9e-7 + ULP
+    assert traffic.rounds_sent == 16 * 3
+    x = encoded(2.0 ** rng.uniform(-18, 44, 25) * (1 - 2.0 ** -30))
+    got, traffic = evaluate(nonlinear.sqrt, x)
+    assert np.all(np.abs(got - np.sqrt(x)) <= 1e-7 * np.sqrt(x) + ULP) and traffic.rounds_sent == 21 * 3
