@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 from hulian.crypto.ss import ring
 from hulian.mpc.channel import CHUNK_WORDS, MpcError
 from hulian.mpc.semi2k import AShare, Semi2k, counted
+from hulian.mpc.triples import resolve
 
 
 @dataclass(eq=False)
@@ -84,7 +85,7 @@ def and_words(session: Semi2k, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         opened = session.channel.exchange("and", np.concatenate([xp ^ a, yp ^ b]))
         d = xp ^ a ^ opened[:n]
         e = yp ^ b ^ opened[n:]
-        z = c ^ (d & b) ^ (e & a)
+        z = resolve(c) ^ (d & b) ^ (e & a)
         if session.rank == 0:
             z ^= d & e
         out[piece] = z
