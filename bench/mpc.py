@@ -48,29 +48,31 @@ ROOT = Path(__file__).resolve().parent.parent
 ARBITER, GUEST, HOST = "arbiter.0", "guest.0", "host.0"
 
 
-# ---- the operations, as a party runs them ----------------------------------------------------------------
-def _product(mpc: Any, x: Any, y: Any) -> Any:
-    return mpc.matmul(x, y)
+# ---- the operations, as a party runs them: shares in, the value revealed to both out --------------------
+def _product(mpc: Any, x: Any, y: Any) -> np.ndarray:
+    return mpc.reveal(mpc.matmul(x, y))
 
 
-def _dot(mpc: Any, x: Any, y: Any) -> Any:
-    return mpc.dot(x, y)
+def _dot(mpc: Any, x: Any, y: Any) -> np.ndarray:
+    return mpc.reveal(mpc.dot(x, y))
 
 
-def _greater(mpc: Any, x: Any, y: Any) -> Any:
-    return importlib.import_module("hulian.mpc.compare").greater(mpc, x, y)
+def _greater(mpc: Any, x: Any, y: Any) -> np.ndarray:
+    """x > y as an XOR-shared bit (hulian.mpc.compare), revealed as bits."""
+    compare, boolean = (importlib.import_module(f"hulian.mpc.{m}") for m in ("compare", "boolean"))
+    return boolean.reveal_bits(mpc, compare.greater(mpc, x, y))
 
 
-def _distance(mpc: Any, x: Any, y: Any) -> Any:
+def _distance(mpc: Any, x: Any, y: Any) -> np.ndarray:
     """sum((x - y)^2) with one truncation of the sum: exact while the sum < 2^(62 - 2 fxp) (6.7e7 at 18 bits),
     the range of mpc.dot; the per-element square (one truncation each) would reach 2^(62 - fxp) but cost a
     truncation round over all elements."""
     squares = mpc.square(x - y, truncate=False).sum()
-    return mpc.trunc(squares.reshape(1)).reshape(())
+    return mpc.reveal(mpc.trunc(squares.reshape(1)).reshape(()))
 
 
 # name -> (what runs it on the shares, the module it needs beyond hulian.mpc.semi2k)
-OPERATIONS: dict[str, tuple[Callable[[Any, Any, Any], Any], str]] = {
+OPERATIONS: dict[str, tuple[Callable[[Any, Any, Any], np.ndarray], str]] = {
     "dot": (_dot, ""), "matvec": (_product, ""), "matmul": (_product, ""),
     "greater": (_greater, "hulian.mpc.compare"), "distance": (_distance, "")}
 TRIPLES_MODULE = {"dealer": "hulian.mpc.dealer", "he": "hulian.mpc.hetriples"}
@@ -118,7 +120,7 @@ def party(args: argparse.Namespace) -> dict:
             t0 = time.perf_counter()
             xs = mpc.share(mine if mpc_rank == 0 else None, owner=0)
             ys = mpc.share(mine if mpc_rank == 1 else None, owner=1)
-            result = mpc.reveal(run(mpc, xs, ys))
+            result = run(mpc, xs, ys)
             seconds.append(time.perf_counter() - t0)
             sent.append(mc.sent_since(before, mc.tcp_sent(pid)))
             payload.append((mpc.stats - stats).bytes_sent)
@@ -199,7 +201,7 @@ def row(op: str, sizes: str, impl: str, result: dict, spu_seconds: float | None)
         rss += f" +{_mb(d['peak_rss'])}"
     setup = g["session_seconds"]
     ratio = f"{t / spu_seconds:.2f}" if spu_seconds and not impl.startswith("spu") else ""
-    return (f"{op:>8} | {sizes:>21} | {impl:>14} | {t:8.3f} | {sent:>19} | {rss:>17} | {setup:7.3f} | "
+    return (f"{op:>8} | {sizes:>21} | {impl:>14} | {t:8.3f} | {sent:>23} | {rss:>17} | {setup:7.3f} | "
             f"{mc.describe_error(g['error']):>28} | {ratio:>5}")
 
 
@@ -234,6 +236,7 @@ def main() -> None:
         print(json.dumps(party(args)), flush=True)
         return
 
+    sys.path.insert(0, str(ROOT))   # this checkout's hulian, as the parties get (not an installed one)
     print(f"machine: {machine.describe()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     scales = {"dealer": args.scale, "he": args.he_scale}
     modes = []
@@ -249,7 +252,7 @@ def main() -> None:
           "sent: MB per run by guest/host (+dealer); RSS: peak MB of guest/host (+dealer); session: seconds "
           "to open the session, before the runs (ours: open_session; SPU: Runtime and Io); ratio: ours / SPU "
           "at the same sizes")
-    print(f"{'op':>8} | {'sizes':>21} | {'impl':>14} | {'time s':>8} | {'sent MB':>19} | {'RSS MB':>17} | "
+    print(f"{'op':>8} | {'sizes':>21} | {'impl':>14} | {'time s':>8} | {'sent MB':>23} | {'RSS MB':>17} | "
           f"{'session':>7} | {'error vs float64':>28} | ratio")
     everything: list[dict] = []
     for op in args.ops.split(","):
