@@ -109,7 +109,7 @@ def party(args: argparse.Namespace) -> dict:
         mine = mc.inputs(op, mpc_rank, args.sigma)
         t0 = time.perf_counter()
         mpc = open_session(fed, scope, [guest, host], dealer_party=parties[0] if args.triples == "dealer" else None,
-                           triples=args.triples, timeout=args.timeout)
+                           triples=args.triples, trunc=args.trunc, timeout=args.timeout)
         session_seconds = time.perf_counter() - t0
         run = OPERATIONS[op.name][0]
         seconds, sent, payload, result = [], [], [], None
@@ -172,7 +172,8 @@ def ours(op: str, triples: str, scale: float, args: argparse.Namespace) -> dict:
     names = [ARBITER, GUEST, HOST] if triples == "dealer" else [GUEST, HOST]
     ports = ",".join(map(str, free_ports(len(names))))
     cmds = [[sys.executable, __file__, "--party", n, "--op", op, "--triples", triples, "--scale", str(scale),
-             "--runs", str(args.runs), "--sigma", str(args.sigma), "--timeout", str(args.timeout), "--ports", ports]
+             "--runs", str(args.runs), "--sigma", str(args.sigma), "--timeout", str(args.timeout), "--ports", ports,
+             "--trunc", args.trunc]
             for n in names]
     reports = {r["party"]: r for r in _run_processes(cmds, args.timeout, f"hulian {op} ({triples})")}
     return {"guest": reports[GUEST], "host": reports[HOST], "dealer": reports.get(ARBITER)}
@@ -223,6 +224,8 @@ def main() -> None:
     ap.add_argument("--triples", default="dealer,he", help="dealer, he or both (comma-separated)")
     ap.add_argument("--he-scale", type=float, default=0.01, help="size factor of the HE-triples runs")
     ap.add_argument("--sigma", type=float, default=1.0, help="inputs are normal(0, sigma)")
+    ap.add_argument("--trunc", default="precise", choices=["precise", "probabilistic"],
+                    help="our truncation (SPU's SEMI2K truncates locally, as 'probabilistic')")
     ap.add_argument("--no-spu", action="store_true", help="skip SecretFlow's reference runs")
     ap.add_argument("--spu-colocated", action="store_true",
                     help="SPU with its colocated optimization (inputs private, no share message)")
@@ -269,13 +272,15 @@ def main() -> None:
                     continue
                 result = ours(op, mode, scale, args)
                 check_inputs(result, op, scale, args.sigma)
-                print(row(op, sizes, f"hulian {mode}", result, spu_seconds), flush=True)
-                everything.append({"op": op, "impl": f"hulian {mode}", "scale": scale, **result})
+                label = f"hulian {mode}" + ("" if args.trunc == "precise" else " pr")
+                print(row(op, sizes, label, result, spu_seconds), flush=True)
+                everything.append({"op": op, "impl": label, "scale": scale, **result})
             if reference_run:
                 label = "spu tfp coloc" if args.spu_colocated else "spu tfp"
                 check_inputs(reference_run, op, scale, args.sigma)
                 print(row(op, sizes, label, reference_run, None), flush=True)
                 everything.append({"op": op, "impl": label, "scale": scale, **reference_run})
+    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine.describe(), "runs": everything}, indent=1) + "\n")
 
