@@ -8,7 +8,8 @@ x belongs to rank 0 ("guest.0"), y to rank 1 ("host.0"); both normal(0, --sigma)
 same arrays on both sides: the script checks a digest of each input).
 
 Time: wall seconds at rank 0 from before sharing the plaintext inputs to after the result is revealed to both,
-median of --runs runs in one session (the link and the session are set up before and timed apart). Each
+median of --runs runs in one session after --warmup untimed ones (the link and the session are set up before
+and timed apart). Each
 operation runs in a fresh set of processes, so the peak RSS (VmHWM, read by each process at its end) is that
 operation's. "sent" is what each party's process wrote to its TCP sockets in one run (`ss`: the wire, framing
 included, measured alike on both sides); the dealer's is its session total over the runs.
@@ -101,7 +102,8 @@ def party(args: argparse.Namespace) -> dict:
         if me.party_id == ARBITER:
             before = mc.tcp_sent(pid)
             traffic = deal(fed, scope, [guest, host], timeout=args.timeout)
-            return {"party": me.party_id, "link_seconds": link_seconds, "peak_rss": mc.peak_rss(),
+            return {"party": me.party_id, "runs": args.warmup + args.runs, "link_seconds": link_seconds,
+                    "peak_rss": mc.peak_rss(),
                     "sent_bytes": mc.sent_since(before, mc.tcp_sent(pid)), "payload_sent": traffic.bytes_sent}
         op = mc.ops(args.scale)[args.op]
         mpc_rank = 0 if me == guest else 1
@@ -113,7 +115,7 @@ def party(args: argparse.Namespace) -> dict:
         session_seconds = time.perf_counter() - t0
         run = OPERATIONS[op.name][0]
         seconds, sent, payload, result = [], [], [], None
-        for i in range(args.runs):
+        for i in range(args.warmup + args.runs):
             fed.send(peer, scope, f"sync-{i}", b"")          # both start together
             fed.recv(peer, scope, f"sync-{i}", args.timeout)
             before, stats = mc.tcp_sent(pid), mpc.stats.copy()
@@ -121,9 +123,10 @@ def party(args: argparse.Namespace) -> dict:
             xs = mpc.share(mine if mpc_rank == 0 else None, owner=0)
             ys = mpc.share(mine if mpc_rank == 1 else None, owner=1)
             result = run(mpc, xs, ys)
-            seconds.append(time.perf_counter() - t0)
-            sent.append(mc.sent_since(before, mc.tcp_sent(pid)))
-            payload.append((mpc.stats - stats).bytes_sent)
+            if i >= args.warmup:
+                seconds.append(time.perf_counter() - t0)
+                sent.append(mc.sent_since(before, mc.tcp_sent(pid)))
+                payload.append((mpc.stats - stats).bytes_sent)
         mpc.close()
         report = {"party": me.party_id, "rank": mpc_rank, "link_seconds": link_seconds,
                   "session_seconds": session_seconds, "seconds": seconds, "sent_bytes": sent,
@@ -172,8 +175,8 @@ def ours(op: str, triples: str, scale: float, args: argparse.Namespace) -> dict:
     names = [ARBITER, GUEST, HOST] if triples == "dealer" else [GUEST, HOST]
     ports = ",".join(map(str, free_ports(len(names))))
     cmds = [[sys.executable, __file__, "--party", n, "--op", op, "--triples", triples, "--scale", str(scale),
-             "--runs", str(args.runs), "--sigma", str(args.sigma), "--timeout", str(args.timeout), "--ports", ports,
-             "--trunc", args.trunc]
+             "--runs", str(args.runs), "--warmup", str(args.warmup), "--sigma", str(args.sigma), "--timeout",
+             str(args.timeout), "--ports", ports, "--trunc", args.trunc]
             for n in names]
     reports = {r["party"]: r for r in _run_processes(cmds, args.timeout, f"hulian {op} ({triples})")}
     return {"guest": reports[GUEST], "host": reports[HOST], "dealer": reports.get(ARBITER)}
@@ -181,7 +184,8 @@ def ours(op: str, triples: str, scale: float, args: argparse.Namespace) -> dict:
 
 def spu(op: str, scale: float, args: argparse.Namespace, python: Path) -> dict:
     cmd = [str(python), str(ROOT / "bench" / "spu_mpc.py"), "--both", "--op", op, "--scale", str(scale),
-           "--runs", str(args.runs), "--sigma", str(args.sigma), "--timeout", str(args.timeout)]
+           "--runs", str(args.runs), "--warmup", str(args.warmup), "--sigma", str(args.sigma),
+           "--timeout", str(args.timeout)]
     if args.spu_colocated:
         cmd.append("--colocated")
     out = _run_processes([cmd], args.timeout, f"spu {op}")[0]
@@ -198,7 +202,7 @@ def row(op: str, sizes: str, impl: str, result: dict, spu_seconds: float | None)
     sent = "/".join(_mb(statistics.median(p["sent_bytes"])) for p in (g, h))
     rss = "/".join(_mb(p["peak_rss"]) for p in (g, h))
     if d:
-        sent += f" +{_mb(d['sent_bytes'] / len(g['seconds']))}"
+        sent += f" +{_mb(d['sent_bytes'] / d['runs'])}"
         rss += f" +{_mb(d['peak_rss'])}"
     setup = g["session_seconds"]
     ratio = f"{t / spu_seconds:.2f}" if spu_seconds and not impl.startswith("spu") else ""
@@ -220,6 +224,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ops", default=",".join(mc.OP_NAMES))
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs first (both sides)")
     ap.add_argument("--scale", type=float, default=1.0, help="size factor of the dealer runs (1: the issue's)")
     ap.add_argument("--triples", default="dealer,he", help="dealer, he or both (comma-separated)")
     ap.add_argument("--he-scale", type=float, default=0.01, help="size factor of the HE-triples runs")
@@ -251,7 +256,8 @@ def main() -> None:
         else:
             modes.append(mode)
     spu_python = None if args.no_spu else side_python("spu_env.sh", "SecretFlow SPU")
-    print(f"time: rank 0's wall seconds from plaintext inputs to the revealed result, median of {args.runs}; "
+    print(f"time: rank 0's wall seconds from plaintext inputs to the revealed result, median of {args.runs} "
+          f"after {args.warmup} untimed; "
           "sent: MB per run by guest/host (+dealer); RSS: peak MB of guest/host (+dealer); session: seconds "
           "to open the session, before the runs (ours: open_session; SPU: Runtime and Io); ratio: ours / SPU "
           "at the same sizes")

@@ -108,7 +108,7 @@ def party(args: argparse.Namespace) -> dict:
     executable = _compile(op)
     compile_seconds = time.perf_counter() - t0
     seconds, sent, result = [], [], None
-    for _ in range(args.runs):
+    for i in range(args.warmup + args.runs):
         lctx.barrier()
         before = tcp_sent(os.getpid())
         t0 = time.perf_counter()
@@ -127,8 +127,9 @@ def party(args: argparse.Namespace) -> dict:
         _send_share(lctx, peer, out)
         other = _recv_share(lctx, peer)
         result = io.reconstruct([out, other] if rank == 0 else [other, out])
-        seconds.append(time.perf_counter() - t0)
-        sent.append(sent_since(before, tcp_sent(os.getpid())))
+        if i >= args.warmup:
+            seconds.append(time.perf_counter() - t0)
+            sent.append(sent_since(before, tcp_sent(os.getpid())))
         for name in ("x", "y", *executable.output_names):
             runtime.del_var(name)
     lctx.barrier()
@@ -157,8 +158,9 @@ def both(args: argparse.Namespace) -> dict:
     """Both parties as subprocesses of this one: {"op", "sizes", "spu_version", "parties": [rank 0, rank 1]}."""
     import spu
     addrs = ",".join(f"127.0.0.1:{p}" for p in _free_ports(2))
-    common = ["--op", args.op, "--scale", str(args.scale), "--runs", str(args.runs), "--sigma", str(args.sigma),
-              "--timeout", str(args.timeout), "--addrs", addrs] + (["--colocated"] if args.colocated else [])
+    common = ["--op", args.op, "--scale", str(args.scale), "--runs", str(args.runs), "--warmup", str(args.warmup),
+              "--sigma", str(args.sigma), "--timeout", str(args.timeout), "--addrs", addrs]
+    common += ["--colocated"] if args.colocated else []
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--rank", str(r), *common],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
     outs = []
@@ -184,6 +186,7 @@ def main() -> None:
     ap.add_argument("--op", choices=OP_NAMES, required=True)
     ap.add_argument("--scale", type=float, default=1.0, help="size factor (1.0: the issue's sizes)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs first")
     ap.add_argument("--sigma", type=float, default=1.0, help="inputs are normal(0, sigma)")
     ap.add_argument("--colocated", action="store_true", help="SPU's colocated optimization (private inputs)")
     ap.add_argument("--timeout", type=float, default=3600)
