@@ -148,21 +148,25 @@ def _run_processes(cmds: list[list[str]], timeout: float, what: str) -> list[dic
                 for i in range(len(cmds))]
         procs = [subprocess.Popen(c, stdout=o, stderr=e, env=env) for c, (o, e) in zip(cmds, logs, strict=True)]
         deadline = time.monotonic() + timeout
-        while any(p.poll() is None for p in procs):       # one failing party ends the others at once
-            if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p in procs):
+        while any(p.poll() is None for p in procs):
+            if any(p.poll() not in (None, 0) for p in procs):      # one failed: the others get 5 s to say why
+                deadline = min(deadline, time.monotonic() + 5)
+            if time.monotonic() > deadline:
                 for p in procs:
                     if p.poll() is None:
                         p.kill()
                         p.wait()
             time.sleep(0.05)
         codes = [p.returncode for p in procs]
+        failed = [i for i, c in enumerate(codes) if c]
+        if any(c not in (0, -9) for c in codes):   # every failed party's last words: one failed, the rest followed
+            tails = []
+            for i in failed:
+                logs[i][1].seek(0)
+                tails.append(f"--- process {i} (exit {codes[i]}):\n{logs[i][1].read()[-1500:]}")
+            raise RuntimeError(f"{what}: exit codes {codes}\n" + "\n".join(tails))
         if any(codes):
-            culprit = next((i for i, c in enumerate(codes) if c not in (0, -9)), None)
-            if culprit is None:
-                raise RuntimeError(f"{what}: timed out after {timeout:g} s")
-            err = logs[culprit][1]
-            err.seek(0)
-            raise RuntimeError(f"{what}: exit codes {codes}; stderr of the one that failed:\n{err.read()[-3000:]}")
+            raise RuntimeError(f"{what}: timed out after {timeout:g} s")
         outs = []
         for out, _ in logs:
             out.seek(0)
