@@ -9,15 +9,16 @@ same arrays on both sides: the script checks a digest of each input).
 
 Time: wall seconds at rank 0 from before sharing the plaintext inputs to after the result is revealed to both,
 median of --runs runs in one session after --warmup untimed ones (the link and the session are set up before
-and timed apart). Each
-operation runs in a fresh set of processes, so the peak RSS (VmHWM, read by each process at its end) is that
-operation's. "sent" is what each party's process wrote to its TCP sockets in one run (`ss`: the wire, framing
-included, measured alike on both sides); the dealer's is its session total over the runs.
+and timed apart). Each operation runs in a fresh set of processes, so the peak RSS (VmHWM, read by each process
+at its end) is that operation's. "sent" is what each party's process wrote to its TCP sockets in one run (`ss`:
+the wire, framing included, measured alike on both sides); the dealer's is its session total over all runs.
 
 Triples: "dealer" = a third process "arbiter.0" serving the BeaverService (hulian.mpc.session.deal);
 "he" = no third party, triples from homomorphic encryption (hulian.mpc.hetriples), run at --he-scale since
-they are slow. SPU runs with its default triples: party 0 derives them ("TrustedFirstParty"), which SPU's docs
-call insecure, for debugging and benchmarks; SPU runs at every scale used, so every row has its ratio.
+they are slow. SPU runs with its default triples: party 0 derives them ("TrustedFirstParty", which SPU's source
+marks NOT SAFE, not for production); SPU runs at every scale used, so every row has its ratio. SPU computes
+dot as jnp.dot (one truncation, as ours; jnp.sum(x * y) truncates each product and is slower) and distance as
+jnp.sum(jnp.square(x - y)).
 
 Run alone (nothing else on the cores):
     .venv/bin/python bench/mpc.py [--ops dot,matvec,matmul,greater,distance] [--runs 3] [--scale 1]

@@ -15,7 +15,8 @@ each party between two link barriers' worth of quiet:
 3. both send each other their share of the output and ``Io.reconstruct`` it: the result in the clear.
 
 Triples: SPU's default ``beaver_type`` TrustedFirstParty: party 0 derives every triple from seeds it knows
-(SPU's docs: for debugging and benchmarks only, not secure). ``--colocated`` turns on SPU's
+(``BeaverTfpUnsafe``, which SPU's source marks NOT SAFE, not for production). Truncation: SPU's 2-party
+SEMI2K truncates locally (SecureML), no message. ``--colocated`` turns on SPU's
 ``experimental_enable_colocated_optimization``: an input stays private at its owner (the peer makes a zero
 placeholder) and becomes a share inside the run without a message, SPU's fastest input path.
 
