@@ -46,6 +46,7 @@ class DealerTriples:
     """A compute party's side of the BeaverService session."""
 
     name = "dealer"
+    has_trunc_pr = True
 
     def __init__(self, federation: Federation, scope: Scope, dealer: Party, rank: int, world_size: int,
                  session_id: str, timeout: float, stats: Traffic):
@@ -82,17 +83,26 @@ class DealerTriples:
                    combine: Callable[[np.ndarray, np.ndarray], np.ndarray] = np.add) -> Later:
         """This party's c: at the adjust rank, its PRG share combined with the dealer's adjustment once it
         arrives (the request goes out now); elsewhere the PRG share as it is."""
-        if self.rank != ADJUST_RANK:
-            return share
-        pending = self._call_later(method, request, pb.AdjustResponse)
+        return self._completed_many(method, request, [share], combine)[0]
 
-        def finish() -> np.ndarray:
-            reply = pending()
-            self._check(reply, method)
-            if len(reply.adjust_outputs) != 1:
-                raise MpcError(f"{method}: the dealer returned {len(reply.adjust_outputs)} arrays, not 1")
-            return combine(share, _words(reply.adjust_outputs[0], share.size, method).reshape(share.shape))
-        return finish
+    def _completed_many(self, method: str, request: Message, shares: Sequence[np.ndarray],
+                        combine: Callable[[np.ndarray, np.ndarray], np.ndarray] = np.add) -> list[Later]:
+        if self.rank != ADJUST_RANK:
+            return list(shares)
+        pending = self._call_later(method, request, pb.AdjustResponse)
+        outputs: list[np.ndarray] = []
+
+        def adjusted() -> list[np.ndarray]:
+            if not outputs:
+                reply = pending()
+                self._check(reply, method)
+                if len(reply.adjust_outputs) != len(shares):
+                    raise MpcError(f"{method}: the dealer returned {len(reply.adjust_outputs)} arrays, "
+                                   f"not {len(shares)}")
+                outputs.extend(combine(s, _words(d, s.size, method).reshape(s.shape))
+                               for s, d in zip(shares, reply.adjust_outputs, strict=True))
+            return outputs
+        return [lambda i=i: adjusted()[i] for i in range(len(shares))]
 
     def _draw(self, *sizes: int) -> tuple[list[np.ndarray], list[PrgBuffer]]:
         drawn = [self._prg.next(s) for s in sizes]
@@ -118,6 +128,12 @@ class DealerTriples:
         (a, b, c), metas = self._draw(size, size, size)
         return a, b, self._completed("AdjustAnd", pb.AdjustAndRequest(
             session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64), c, np.bitwise_xor)
+
+    def trunc_pr(self, size: int, bits: int) -> tuple[np.ndarray, Later, Later]:
+        (r, low, top), metas = self._draw(size, size, size)
+        low_later, top_later = self._completed_many("AdjustTruncPr", pb.AdjustTruncPrRequest(
+            session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64, bits=bits), [low, top])
+        return r, low_later, top_later
 
     def close(self) -> None:
         self._check(self._call("DeleteSession", pb.DeleteSessionRequest(session_id=self.session_id),

@@ -62,6 +62,7 @@ class HeTriples:
     """This party's end of a dealer-free triple source (the `Triples` protocol); `close()` ends it."""
 
     name = "he"
+    has_trunc_pr = False   # msb(r) of a sum of two parties' r needs a comparison: semi2k truncates by the wrap bit
 
     def __init__(self, channel: PeerChannel, rank: int, scheme: str = "ou", bits: int = 2048, *,
                  allow_insecure_keys: bool = False, pool: ProcessPoolExecutor | None = None) -> None:

@@ -6,8 +6,9 @@ with a Beaver triple (a, b, c = ab) from the session's `Triples`: the parties op
 
 A product of two fixed-point values carries 2*fxp fraction bits and is truncated back:
 - PRECISE (the default): exact for |x| < 2^62 in the ring, result within one unit in the last place (unbiased
-  stochastic rounding). With x' = x + 2^62 (so its top bit is 0) and m_i the top bit of party i's share,
-  the shares wrap past 2^64 exactly when m0 OR m1 (= m0 + m1 - m0 m1: one Beaver product), so
+  stochastic rounding). With a dealer: its TruncPr correlation (interconnection AdjustTruncPr), one opened
+  word per element. Without (HE triples): x' = x + 2^62 has top bit 0, so with m_i the top bit of party i's
+  share the shares wrap past 2^64 exactly when m0 OR m1 (= m0 + m1 - m0 m1: one Beaver product), and
   (x0' >> f) + (x1' >> f) - wrap * 2^(64-f) is x' >> f up to a carry of one.
 - PROBABILISTIC: the local SecureML truncation (no round), wrong by a huge amount with probability about
   |x| / 2^63 per element: only for values known to be small.
@@ -254,9 +255,8 @@ class Semi2k:
         opened = self.channel.exchange("matmul", np.concatenate([(x.data - a).ravel(), (yd - b).ravel()]))
         e = x.data - a + opened[:m * k].reshape(m, k)
         f = yd - b + opened[m * k:].reshape(k, n)
-        z = resolve(c) + ring.matmul(e, b) + ring.matmul(a, f)
-        if self.rank == 0:
-            z += ring.matmul(e, f)
+        # c + e b + a f (+ e f at rank 0), as two products: rank 0 folds e f into (a + e) f
+        z = resolve(c) + ring.matmul(e, b) + ring.matmul(a + e if self.rank == 0 else a, f)
         z = self._share(z.reshape(m) if vector else z, x.fxp + y.fxp)
         return self.trunc(z, y.fxp) if truncate and x.fxp and y.fxp else z
 
@@ -275,9 +275,26 @@ class Semi2k:
             return self._share(data, x.fxp - bits)
         xs = x.data.reshape(-1)
         out = np.empty_like(xs)
+        exact = self._trunc_pr if self.triples.has_trunc_pr else self._trunc_precise
         for piece in _pieces(xs.size):
-            out[piece] = self._trunc_precise(xs[piece], bits)
+            out[piece] = exact(xs[piece], bits)
         return self._share(out.reshape(x.shape), x.fxp - bits)
+
+    def _trunc_pr(self, x: np.ndarray, bits: int) -> np.ndarray:
+        """The precise truncation with the dealer's TruncPr correlation (r, (r mod 2^63) >> bits, msb r): one
+        opened word per element. With x' = x + 2^62 < 2^63 and c = x' + r opened, x' = (c mod 2^63) -
+        (r mod 2^63) + b 2^63 where b = msb c XOR msb r, so x' >> bits is (c mod 2^63) >> bits - r_low + b
+        2^(63-bits) up to a borrow of one, taken with probability the dropped fraction: unbiased rounding."""
+        r, r_low, r_msb = self.triples.trunc_pr(x.size, bits)
+        masked = (x + _TWO62 if self.rank == 0 else x) + r
+        c = masked + self.channel.exchange("trunc", masked)
+        c_msb, c_low = ring.msb(c), np.right_shift(np.left_shift(c, ring.ONE), ring.U64(bits + 1))
+        r_msb = resolve(r_msb)
+        b = r_msb - ring.U64(2) * c_msb * r_msb          # shares of msb c XOR msb r (msb c is public)
+        out = np.left_shift(b, ring.U64(63 - bits)) - resolve(r_low)
+        if self.rank == 0:
+            out += np.left_shift(c_msb, ring.U64(63 - bits)) + c_low - ring.U64(1 << (62 - bits))
+        return out
 
     def _trunc_precise(self, x: np.ndarray, bits: int) -> np.ndarray:
         shifted = x + _TWO62 if self.rank == 0 else x

@@ -19,7 +19,8 @@ def resolve(share: Later) -> np.ndarray:
 
 
 class Triples(Protocol):
-    name: str   # "dealer" or "he": what the handshake and the benchmarks call this source
+    name: str            # "dealer" or "he": what the handshake and the benchmarks call this source
+    has_trunc_pr: bool   # whether trunc_pr is served (a dealer's AdjustTruncPr)
 
     def mul(self, size: int) -> tuple[np.ndarray, np.ndarray, Later]:
         """(a, b, c), each `size` words, with c = a * b."""
@@ -32,6 +33,9 @@ class Triples(Protocol):
 
     def and_(self, size: int) -> tuple[np.ndarray, np.ndarray, Later]:
         """(a, b, c), each `size` words of 64 independent bits, with c = a & b (XOR-shared)."""
+
+    def trunc_pr(self, size: int, bits: int) -> tuple[np.ndarray, Later, Later]:
+        """(r, (r mod 2^63) >> bits, msb(r)), each `size` words, arithmetic shares of a random r."""
 
     def close(self) -> None:
         """End the source's session (the dealer forgets this party's seed)."""

@@ -69,15 +69,22 @@ def test_products_within_the_fixed_point_bound(source: str, trunc: str) -> None:
     assert np.allclose(r0[4], mx @ mx.T, atol=float(_bound(mx[0], mx[0]).sum()) * 6)
 
 
-def test_precise_truncation_is_exact_to_an_ulp_at_the_edge_of_its_range() -> None:
-    """|x| just below 2^62 in the ring at 36 fraction bits (2^26 in value): within one ulp, unbiased."""
+def test_precise_truncation_is_exact_to_an_ulp_at_the_edge_of_its_range(source: str) -> None:
+    """|x| just below 2^62 in the ring at 36 fraction bits (2^26 in value): within one ulp, unbiased. Both
+    methods: the dealer's TruncPr and, with HE triples, the wrap bit."""
     big = np.array([2.0 ** 26 - 1, -(2.0 ** 26) + 1, 1e7, -1e7, 0.5, -0.5] * 50)
 
     def body(m: semi2k.Semi2k):
         a = m.share(big if m.rank == 0 else None, owner=0, fxp=36)
         return m.reveal(m.trunc(a, 18))
-    r0, _ = run_pair(body)
+    r0, _ = run_with(source, body)
     assert (np.abs(r0 - big) <= ULP).all()
+    fine = np.full(2000, 1.0 + 2.0 ** -20)   # a quarter ulp above 1: rounds up a quarter of the time
+
+    def unbiased(m: semi2k.Semi2k):
+        return m.reveal(m.trunc(m.share(fine if m.rank == 0 else None, owner=0, fxp=36), 18))
+    ups = (run_with(source, unbiased)[0] > 1.0).mean()
+    assert 0.2 < ups < 0.3
 
 
 def test_probabilistic_truncation_fails_where_precise_does_not() -> None:
@@ -115,12 +122,13 @@ def test_counters_per_call() -> None:
         m.mul(a, b)
         return m.last
     adjuster, other = run_pair(body)
-    # one Beaver product (e, f: 2 x 1000 words) and the precise truncation's (2 x 1000 bit words)
+    # one Beaver product (e, f: 2 x 1000 words) and the precise truncation's opening (1000 words)
     assert other == Traffic(rounds_sent=2, rounds_received=2, messages_sent=2, messages_received=2,
-                            bytes_sent=32000, bytes_received=32000)
-    # rank 0 also asked the dealer twice: its requests out, the two 1000-word adjustments in
+                            bytes_sent=24000, bytes_received=24000)
+    # rank 0 also asked the dealer twice: its requests out, the adjustments in (1000 words for the product,
+    # 2 x 1000 for TruncPr)
     assert adjuster.rounds_sent == adjuster.rounds_received == 4
-    assert 32000 + 2 * 8000 < adjuster.bytes_received < 32000 + 2 * 8000 + 100
+    assert 24000 + 3 * 8000 < adjuster.bytes_received < 24000 + 3 * 8000 + 100
 
 
 def test_input_outside_the_range_is_refused_with_the_fix() -> None:
@@ -185,11 +193,12 @@ def test_privacy_each_party_receives_only_masked_words_ciphertexts_and_the_deale
     assert {s for s, _, _ in dealer_got} == {"guest.0", "host.0"}
     for sender, _, data in dealer_got:
         method, body_bytes = msgpack.unpackb(data)
-        assert method in {"CreateSession", "AdjustMul", "AdjustDot", "DeleteSession"}
+        assert method in {"CreateSession", "AdjustMul", "AdjustDot", "AdjustTruncPr", "DeleteSession"}
         if method == "CreateSession":
             assert len(pb.CreateSessionRequest.FromString(body_bytes).prg_seed) == 16
         elif method.startswith("Adjust"):
-            request = (pb.AdjustMulRequest if method == "AdjustMul" else pb.AdjusDotRequest).FromString(body_bytes)
+            request = {"AdjustMul": pb.AdjustMulRequest, "AdjustDot": pb.AdjusDotRequest,
+                       "AdjustTruncPr": pb.AdjustTruncPrRequest}[method].FromString(body_bytes)
             assert len(body_bytes) < 100 and all(meta.size > 0 for meta in request.prg_inputs)
             assert sender == "guest.0"   # only the adjust rank asks
 
