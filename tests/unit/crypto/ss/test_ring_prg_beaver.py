@@ -110,3 +110,15 @@ def test_dealer_refuses_other_fields_and_shapes(field: int) -> None:
     else:
         with pytest.raises(beaver.BeaverError, match="FM64"):
             beaver.adjust_mul([bytes(16)], metas, field)
+
+
+@pytest.mark.parametrize("shape", [(40, 300, 40), (64, 128, 64), (33, 129, 70), (200, 40, 1)])
+def test_matmul_on_float_limbs_is_exact(shape: tuple[int, int, int]) -> None:
+    """The BLAS path (limbs, blocks of 128 along the inner dimension) against numpy's wrapping integer
+    matmul, on random words and on the largest word everywhere (the partial sums' worst case)."""
+    m, k, n = shape
+    rng = np.random.default_rng(k)
+    for a, b in ((rng.integers(0, 2 ** 64, size=(m, k), dtype=U64), rng.integers(0, 2 ** 64, size=(k, n), dtype=U64)),
+                 (np.full((m, k), 2 ** 64 - 1, dtype=U64), np.full((k, n), 2 ** 64 - 1, dtype=U64))):
+        assert (ring.matmul(a, b) == np.matmul(a, b)).all()
+    assert (ring.matmul(a, b[:, 0]) == np.matmul(a, b[:, 0])).all()
