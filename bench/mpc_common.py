@@ -39,6 +39,9 @@ def ops(scale: float = 1.0) -> dict[str, Op]:
             "distance": Op("distance", (n,), (n,))}              # sum((x - y)^2)
 
 
+FXP = 18   # both sides' fixed point (SPU's FM64 default, hulian's default)
+
+
 def inputs(op: Op, rank: int, sigma: float = 1.0) -> np.ndarray:
     """Rank `rank`'s input of `op`: normal(0, sigma) from a fixed seed, the same on both sides of the benchmark."""
     rng = np.random.default_rng([SEED, OP_NAMES.index(op.name), rank])
@@ -55,8 +58,8 @@ def reference(name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.asarray(np.dot(x, y))
     if name in ("matvec", "matmul"):
         return x @ y
-    if name == "greater":
-        return x > y
+    if name == "greater":   # of the inputs as both sides hold them: 18 fraction bits (pairs closer tie)
+        return np.rint(np.ldexp(x, FXP)) > np.rint(np.ldexp(y, FXP))
     if name == "distance":
         return np.asarray(np.sum((x - y) ** 2))
     raise ValueError(f"unknown operation {name!r}; known: {OP_NAMES}")

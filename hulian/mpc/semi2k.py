@@ -219,10 +219,16 @@ class Semi2k:
 
     def _beaver(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         a, b, c = self.triples.mul(x.size)
-        opened = self.channel.exchange("mul", np.concatenate([x - a, y - b]))
-        e = x - a + opened[:x.size]
-        f = y - b + opened[x.size:]
-        z = resolve(c) + e * b + f * a
+        n = x.size
+        mine = np.empty(2 * n, dtype=ring.U64)
+        np.subtract(x, a, out=mine[:n])
+        np.subtract(y, b, out=mine[n:])
+        opened = self.channel.exchange("mul", mine)
+        opened += mine                      # e = x - a and f = y - b, opened
+        e, f = opened[:n], opened[n:]
+        z = e * b
+        z += f * a
+        z += resolve(c)
         if self.rank == 0:
             z += e * f
         return z

@@ -34,9 +34,9 @@ def encode(x: ArrayLike, fxp: int) -> np.ndarray:
     if arr.size and not (np.isfinite(arr).all() and np.abs(arr).max() < bound):
         raise RingError(f"values must be finite with |x| < 2^{RING_BITS - 1 - fxp} = {bound:.4g} at {fxp} "
                         f"fraction bits; scale the input down or use fewer fraction bits")
-    scaled = np.rint(np.ldexp(arr, fxp))
-    # |scaled| < 2^63 but may round to exactly 2^63 near the bound: clip into int64 first
-    return np.clip(scaled, -(2.0 ** 63), np.nextafter(2.0 ** 63, 0)).astype(np.int64).view(U64)
+    # |x| < 2^(63-fxp) makes |x * 2^fxp| < 2^63, and floats that large are integers already: rint cannot
+    # round up to 2^63, so the conversion to int64 is exact
+    return np.rint(np.ldexp(arr, fxp)).astype(np.int64).view(U64)
 
 
 def decode(x: np.ndarray, fxp: int) -> np.ndarray:
