@@ -1,7 +1,8 @@
 """The white-box carrier: a task's topic messages over one interconnection link (gRPC, yacl semantics).
 
-A link orders messages per peer but knows no topics, so each message travels as msgpack [topic, data] on the
-link's next key and the receiver sets aside messages of other topics until they are asked for. `link()`
+A link orders messages per peer but knows no topics, so each message travels as a frame on the link's next
+key: the topic's UTF-8 length (4 bytes, little-endian), the topic, then the data as it is (one copy: large
+MPC arrays cross it every round) and the receiver sets aside messages of other topics until they are asked for. `link()`
 hands out the link itself, so an open protocol run through it (ECDH-PSI with a SecretFlow peer) sends
 exactly yacl's keys, `root:P2P-{n}:{src}->{dst}`.
 """
@@ -11,11 +12,23 @@ import time
 from collections import deque
 from collections.abc import Collection, Sequence
 
-import msgpack
-
 from hulian.federation.base import Federation, FederationError, FederationTimeout, Party, deadline_left
 from hulian.federation.topics import Scope
 from hulian.transport.iclink import Link, LinkError, LinkTimeout
+
+_LEN = 4
+
+
+def _unframe(frame: bytes, src: Party) -> tuple[str, bytes]:
+    """(topic, data) of a frame; FederationError naming the sender when it is none."""
+    size = int.from_bytes(frame[:_LEN], "little")
+    if len(frame) < _LEN + size:
+        raise FederationError(f"{src} sent a message that is no topic frame ({len(frame)} bytes, topic of {size})")
+    try:
+        topic = frame[_LEN:_LEN + size].decode()
+    except UnicodeDecodeError as e:
+        raise FederationError(f"{src} sent a frame whose topic is not UTF-8: {e}") from e
+    return topic, frame[_LEN + size:]
 
 
 class LinkFederation(Federation):
@@ -34,7 +47,8 @@ class LinkFederation(Federation):
         return self._ranks[party.party_id]
 
     def send(self, dst: Party, scope: Scope, topic: str, data: bytes | bytearray | memoryview) -> None:
-        framed = msgpack.packb([scope.topic(topic), bytes(data)], use_bin_type=True)
+        key = scope.topic(topic).encode()
+        framed = b"".join((len(key).to_bytes(_LEN, "little"), key, data))
         try:
             self._link.send(self._rank(dst), framed, scope.topic(topic))
         except LinkError as e:
@@ -45,14 +59,12 @@ class LinkFederation(Federation):
         deadline = time.monotonic() + timeout
         while not (waiting := self._waiting.get((rank, key))):
             try:
-                got, data = msgpack.unpackb(self._link.recv(rank, deadline_left(deadline, f"from {src} on {key!r}")),
-                                            raw=False)
+                frame = self._link.recv(rank, deadline_left(deadline, f"from {src} on {key!r}"))
             except LinkTimeout as e:
                 raise FederationTimeout(f"nothing from {src} on {key!r} within {timeout:g} s") from e
             except LinkError as e:
                 raise FederationError(f"receiving {topic!r} from {src}: {e}") from e
-            except (ValueError, msgpack.UnpackException) as e:
-                raise FederationError(f"{src} sent a message that is no [topic, data] frame: {e}") from e
+            got, data = _unframe(frame, src)
             self._waiting.setdefault((rank, got), deque()).append(data)
         return waiting.popleft()
 
