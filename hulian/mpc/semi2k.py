@@ -317,9 +317,32 @@ class Semi2k:
     @counted
     def dot(self, x: AShare, y: AShare) -> AShare:
         """sum(x * y) truncated once: the raw sum must stay below 2^62 in the ring, i.e. |result| <
-        2^(62 - 2 fxp) (6.7e7 at 18 bits); beyond it use (x * y).sum() (one truncation per element)."""
-        z = self.mul(x.reshape(-1), y.reshape(-1), truncate=False).sum()
-        return self.trunc(z.reshape(1), y.fxp if x.fxp and y.fxp else 0).reshape(())
+        2^(62 - 2 fxp) (6.7e7 at 18 bits); beyond it use (x * y).sum() (one truncation per element).
+        Each piece is a (1 x p) @ (p x 1) product with a dot triple, so its c (and a dealer's adjustment) is
+        one word, not p."""
+        if x.shape != y.shape:
+            raise MpcError(f"dot of shares of shapes {x.shape} and {y.shape}")
+        xs, ys = x.data.reshape(-1), y.data.reshape(-1)
+        total = np.zeros(1, dtype=ring.U64)
+        for piece in _pieces(xs.size):
+            total += self._inner(xs[piece], ys[piece])
+        z = self._share(total, x.fxp + y.fxp)
+        return self.trunc(z, y.fxp if x.fxp and y.fxp else 0).reshape(())
+
+    def _inner(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        n = x.size
+        a, b, c = self.triples.dot(1, n, 1)
+        a, b = a.reshape(n), b.reshape(n)
+        mine = np.empty(2 * n, dtype=ring.U64)
+        np.subtract(x, a, out=mine[:n])
+        np.subtract(y, b, out=mine[n:])
+        opened = self.channel.exchange("dot", mine)
+        opened += mine
+        e, f = opened[:n], opened[n:]
+        # c + e.b + a.f (+ e.f at rank 0) = c + e.b + (a + e).f at rank 0: sums of products wrap mod 2^64
+        inner = resolve(c).reshape(1) + np.dot(e, b)      # arrays: numpy wraps them silently (scalars warn)
+        inner += np.dot(a + e if self.rank == 0 else a, f)
+        return inner
 
     def close(self) -> None:
         """End the triple source's session (the dealer stops serving once both parties closed)."""
