@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from hulian.crypto.ss import ring
-from hulian.mpc.channel import CHUNK_WORDS, MpcError
+from hulian.mpc.channel import MpcError, pieces
 from hulian.mpc.semi2k import AShare, Semi2k, counted
 from hulian.mpc.triples import resolve
 
@@ -54,11 +54,6 @@ class BShare:
         return BShare(self.session, self.data.reshape(*shape))
 
 
-def _pieces(size: int) -> list[slice]:
-    """Slices of at most CHUNK_WORDS elements covering `size`: one message per piece and round."""
-    return [slice(i, min(i + CHUNK_WORDS, size)) for i in range(0, max(size, 1), CHUNK_WORDS)]
-
-
 def _pack(bits: np.ndarray) -> np.ndarray:
     """The low bits of `bits` (flat), 64 to a word (the last word zero-padded)."""
     packed = np.packbits((bits & ring.ONE).astype(np.uint8), bitorder="little")
@@ -78,7 +73,7 @@ def and_words(session: Semi2k, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise MpcError(f"AND of word arrays of shapes {x.shape} and {y.shape}")
     xs, ys = x.reshape(-1), y.reshape(-1)
     out = np.empty_like(xs)
-    for piece in _pieces(xs.size):
+    for piece in pieces(xs.size):
         n = piece.stop - piece.start
         a, b, c = session.triples.and_(n)
         xp, yp = xs[piece], ys[piece]

@@ -14,6 +14,12 @@ from hulian.federation import Federation, FederationError, Party, Scope, Traffic
 CHUNK_WORDS = 1 << 20   # 8 MiB of uint64 per message: bounded memory on every carrier
 
 
+def pieces(size: int) -> list[slice]:
+    """Slices of at most CHUNK_WORDS elements covering `size` (one, empty, for size 0: both parties still take
+    the step): one message per piece and round, so memory stays bounded for any input size."""
+    return [slice(i, min(i + CHUNK_WORDS, size)) for i in range(0, max(size, 1), CHUNK_WORDS)]
+
+
 class MpcError(Exception):
     """An MPC session failed: a peer sent what the protocol does not allow, or the parties disagree."""
 
@@ -77,4 +83,4 @@ class PeerChannel:
         return self.recv(topic, np.shape(words))
 
 
-__all__ = ["CHUNK_WORDS", "FederationError", "MpcError", "PeerChannel"]
+__all__ = ["CHUNK_WORDS", "FederationError", "MpcError", "PeerChannel", "pieces"]

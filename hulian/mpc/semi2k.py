@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike
 from hulian.crypto.ss import ring
 from hulian.crypto.ss.prg import SEED_BYTES, Prg
 from hulian.federation import Traffic
-from hulian.mpc.channel import CHUNK_WORDS, MpcError, PeerChannel
+from hulian.mpc.channel import MpcError, PeerChannel, pieces
 from hulian.mpc.triples import Triples, resolve
 
 PRECISE, PROBABILISTIC = "precise", "probabilistic"
@@ -108,10 +108,6 @@ def counted(method: F) -> F:
             self._depth -= 1
             self.last = self.stats - before
     return wrapper  # type: ignore[return-value]
-
-
-def _pieces(size: int) -> list[slice]:
-    return [slice(i, min(i + CHUNK_WORDS, size)) for i in range(0, max(size, 1), CHUNK_WORDS)]
 
 
 class Semi2k:
@@ -212,7 +208,7 @@ class Semi2k:
             raise MpcError(f"multiplying shares of shapes {x.shape} and {y.shape}; broadcast them first")
         xs, ys = x.data.reshape(-1), y.data.reshape(-1)
         out = np.empty_like(xs)
-        for piece in _pieces(xs.size):
+        for piece in pieces(xs.size):
             out[piece] = self._beaver(xs[piece], ys[piece])
         z = self._share(out.reshape(x.shape), x.fxp + y.fxp)
         return self.trunc(z, y.fxp) if truncate and x.fxp and y.fxp else z
@@ -238,7 +234,7 @@ class Semi2k:
         """x * x with a square pair (a, a^2): one opened array instead of two."""
         xs = x.data.reshape(-1)
         out = np.empty_like(xs)
-        for piece in _pieces(xs.size):
+        for piece in pieces(xs.size):
             a, c = self.triples.square(piece.stop - piece.start)
             e = xs[piece] - a
             e = e + self.channel.exchange("square", e)
@@ -282,7 +278,7 @@ class Semi2k:
         xs = x.data.reshape(-1)
         out = np.empty_like(xs)
         exact = self._trunc_pr if self.triples.has_trunc_pr else self._trunc_precise
-        for piece in _pieces(xs.size):
+        for piece in pieces(xs.size):
             out[piece] = exact(xs[piece], bits)
         return self._share(out.reshape(x.shape), x.fxp - bits)
 
@@ -324,7 +320,7 @@ class Semi2k:
             raise MpcError(f"dot of shares of shapes {x.shape} and {y.shape}")
         xs, ys = x.data.reshape(-1), y.data.reshape(-1)
         total = np.zeros(1, dtype=ring.U64)
-        for piece in _pieces(xs.size):
+        for piece in pieces(xs.size):
             total += self._inner(xs[piece], ys[piece])
         z = self._share(total, x.fxp + y.fxp)
         return self.trunc(z, y.fxp if x.fxp and y.fxp else 0).reshape(())

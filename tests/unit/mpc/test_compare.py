@@ -7,7 +7,7 @@ import pytest
 
 from hulian.crypto.ss import ring
 from hulian.federation import MemoryFederation
-from hulian.mpc import boolean, channel, compare, semi2k
+from hulian.mpc import boolean, channel, compare
 from hulian.mpc.boolean import BShare
 from hulian.mpc.channel import MpcError
 from tests.unit.mpc.conftest import run_pair, run_with
@@ -108,7 +108,7 @@ def test_boolean_gates_b2a_and_select(source: str) -> None:
 
 @pytest.mark.parametrize("n", [1, 3, 300])
 def test_chunked_inputs(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
-    for module in (channel, semi2k, boolean, compare):
+    for module in (channel, compare):
         monkeypatch.setattr(module, "CHUNK_WORDS", 128)
     x, y = pairs(max(n, 8), 4)
     x, y = x[:n], y[:n]

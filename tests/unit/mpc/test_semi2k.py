@@ -101,7 +101,6 @@ def test_probabilistic_truncation_fails_where_precise_does_not() -> None:
 
 def test_chunked_inputs_match_unchunked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(channel, "CHUNK_WORDS", 64)
-    monkeypatch.setattr(semi2k, "CHUNK_WORDS", 64)
     x, y = _inputs(1000, 10.0)
 
     def body(m: semi2k.Semi2k):
