@@ -15,24 +15,13 @@ from numpy.typing import ArrayLike
 
 from hulian.crypto.ss import ring
 from hulian.mpc.channel import MpcError, pieces
-from hulian.mpc.semi2k import AShare, Semi2k, counted
+from hulian.mpc.semi2k import AShare, Semi2k, Shares, counted
 from hulian.mpc.triples import resolve
 
 
 @dataclass(eq=False)
-class BShare:
+class BShare(Shares):
     """This party's XOR share of bits: one bit per element, in the low bit of a uint64 (the other bits are 0)."""
-
-    session: Semi2k
-    data: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def size(self) -> int:
-        return self.data.size
 
     def __repr__(self) -> str:
         return f"BShare(shape={self.shape})"   # the share's bits are not shown

@@ -40,12 +40,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(eq=False)
-class AShare:
-    """This party's additive share of an array, and the fixed-point scale (fraction bits) it is encoded at."""
+class Shares:
+    """This party's share words of an array in a session (what AShare and BShare have in common)."""
 
     session: Semi2k
     data: np.ndarray
-    fxp: int
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -54,6 +53,13 @@ class AShare:
     @property
     def size(self) -> int:
         return self.data.size
+
+
+@dataclass(eq=False)
+class AShare(Shares):
+    """This party's additive share of an array, and the fixed-point scale (fraction bits) it is encoded at."""
+
+    fxp: int
 
     def __repr__(self) -> str:
         return f"AShare(shape={self.shape}, fxp={self.fxp})"   # the share's words are not shown

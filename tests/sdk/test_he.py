@@ -13,9 +13,8 @@ from hulian.crypto.he.base import HeError
 from hulian.crypto.he.serialize import public_key_to_bytes
 from hulian.sdk import TaskContext
 from hulian.sdk import he as sdk_he
-from hulian.sdk.env import ComponentEnv
-from hulian.sdk.runner import context_for
 from hulian.sdk.testing import PartyFailed, contexts, run_parties
+from tests.sdk.nodes import run_on_nodes
 
 RNG = np.random.default_rng(14)
 X = RNG.normal(0, 100, size=(7, 3))           # the guest's features: negatives and fractions
@@ -176,27 +175,5 @@ def test_encrypted_array_arithmetic(tmp_path: Path) -> None:
 def test_affine_between_two_real_nodes(make_cluster) -> None:
     """The same `affine`, each party in its own TaskContext on the PTP federation of its own node."""
     a, b = make_cluster(2)
-    common = {"config.session_id": "session_he", "config.task_id": "task-he",
-              "config.node_id.guest.0": a.node_id, "config.node_id.host.0": b.node_id,
-              "config.inst_id.guest.0": "inst-a", "config.inst_id.host.0": "inst-b",
-              "system.storage": "file:///nonexistent"}
-    ctxs = {role: context_for(ComponentEnv.read({
-        **common, "system.transport": node.url.removeprefix("https://"), "config.transport_ca": node.ca_file,
-        "config.token": node.admin_token, "config.self_role": role})) for role, node in (("guest.0", a), ("host.0", b))}
-    reports, errors = {}, {}
-
-    def one(role: str) -> None:
-        try:
-            reports[role] = affine(ctxs[role])
-        except BaseException as e:  # reported below
-            errors[role] = e
-        finally:
-            ctxs[role].close()
-
-    threads = [threading.Thread(target=one, args=(role,)) for role in ctxs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    assert not errors, errors
+    reports = run_on_nodes(affine, {"guest.0": a, "host.0": b}, "he")
     check(reports)

@@ -1,16 +1,14 @@
 """ctx.mpc: the same algorithm in memory and between three real nodes (two compute parties and the dealer)."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hulian.sdk import TaskContext
-from hulian.sdk.env import ComponentEnv
-from hulian.sdk.runner import context_for
 from hulian.sdk.testing import PartyFailed, run_parties
+from tests.sdk.nodes import run_on_nodes
 
 RNG = np.random.default_rng(15)
 X = RNG.normal(0, 10, size=(40, 6))      # the guest's features
@@ -62,27 +60,5 @@ def test_without_an_arbiter_the_dealer_mode_says_what_to_do(tmp_path: Path) -> N
 def test_between_three_real_nodes(make_cluster) -> None:
     """The same `scores`, each party in its own TaskContext on the PTP federation of its own node."""
     nodes = make_cluster(3)
-    roles = {"guest.0": nodes[0], "host.0": nodes[1], "arbiter.0": nodes[2]}
-    common = {"config.session_id": "session_mpc", "config.task_id": "task-mpc", "system.storage": "file:///nonexistent",
-              **{f"config.node_id.{r}": n.node_id for r, n in roles.items()},
-              **{f"config.inst_id.{r}": f"inst-{i}" for i, r in enumerate(roles)}}
-    ctxs = {role: context_for(ComponentEnv.read({
-        **common, "system.transport": node.url.removeprefix("https://"), "config.transport_ca": node.ca_file,
-        "config.token": node.admin_token, "config.self_role": role})) for role, node in roles.items()}
-    reports, errors = {}, {}
-
-    def one(role: str) -> None:
-        try:
-            reports[role] = scores(ctxs[role])
-        except BaseException as e:  # reported below
-            errors[role] = e
-        finally:
-            ctxs[role].close()
-
-    threads = [threading.Thread(target=one, args=(role,)) for role in ctxs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    assert not errors, errors
+    reports = run_on_nodes(scores, {"guest.0": nodes[0], "host.0": nodes[1], "arbiter.0": nodes[2]}, "mpc")
     _check(reports)
