@@ -66,11 +66,8 @@ def _greater(mpc: Any, x: Any, y: Any) -> np.ndarray:
 
 
 def _distance(mpc: Any, x: Any, y: Any) -> np.ndarray:
-    """sum((x - y)^2) with one truncation of the sum: exact while the sum < 2^(62 - 2 fxp) (6.7e7 at 18 bits),
-    the range of mpc.dot; the per-element square (one truncation each) would reach 2^(62 - fxp) but cost a
-    truncation round over all elements."""
-    squares = mpc.square(x - y, truncate=False).sum()
-    return mpc.reveal(mpc.trunc(squares.reshape(1)).reshape(()))
+    """sum((x - y)^2) with one truncation of the sum (mpc.square_distance: exact while the sum < 6.7e7)."""
+    return mpc.reveal(mpc.square_distance(x, y))
 
 
 # name -> (what runs it on the shares, the module it needs beyond hulian.mpc.semi2k)

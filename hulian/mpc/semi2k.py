@@ -331,6 +331,14 @@ class Semi2k:
         z = self._share(total, x.fxp + y.fxp)
         return self.trunc(z, y.fxp if x.fxp and y.fxp else 0).reshape(())
 
+    @counted
+    def square_distance(self, x: AShare, y: AShare) -> AShare:
+        """sum((x - y)^2), truncated once: exact (within the fixed-point bound) while the result is below
+        2^(62 - 2 fxp) (6.7e7 at 18 bits), the range of `dot`; for larger distances truncate each square:
+        `self.square(x - y).sum()` reaches 2^(63 - fxp) at one more round over all elements."""
+        squares = self.square(x - y, truncate=False).sum()
+        return self.trunc(squares.reshape(1)).reshape(())
+
     def _inner(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         n = x.size
         a, b, c = self.triples.dot(1, n, 1)

@@ -87,6 +87,25 @@ def test_precise_truncation_is_exact_to_an_ulp_at_the_edge_of_its_range(source: 
     assert 0.2 < ups < 0.3
 
 
+def test_square_distance_is_right_up_to_the_edge_of_its_range(source: str) -> None:
+    """sum((x - y)^2) truncated once: right just below 2^(62 - 36) = 6.7e7 (beyond it the result is not
+    guaranteed); one truncation per square reaches further."""
+    n = 64
+    x = rng.normal(size=n)
+    y = x + np.sqrt((2.0 ** 26 * 0.98) / n) * rng.choice([-1.0, 1.0], size=n)   # sum of squares 0.98 * 2^26
+    far = x + np.sqrt((2.0 ** 26 * 1.5) / n)                                    # 1.5 * 2^26: beyond the range
+
+    def body(m: semi2k.Semi2k):
+        a = m.share(x if m.rank == 0 else None, owner=0)
+        b = m.share(y if m.rank == 1 else None, owner=1)
+        c = m.share(far if m.rank == 1 else None, owner=1)
+        return m.reveal(m.square_distance(a, b)), m.reveal(m.square(a - c).sum())
+    (near, per_element), _ = run_with(source, body)
+    want = np.sum((x - y) ** 2)
+    assert want < 2.0 ** 26 and abs(near - want) <= np.sum(2 * np.abs(x - y)) * ULP + ULP   # encoding of x - y
+    assert abs(per_element - np.sum((x - far) ** 2)) < 1e-2           # one truncation per square: no wrap
+
+
 def test_probabilistic_truncation_fails_where_precise_does_not() -> None:
     """The local truncation's documented weakness, shown: at |x| ~ 2^61 a visible share of elements is wrong."""
     big = np.full(2000, 2.0 ** 25)   # 2^61 at 36 fraction bits
