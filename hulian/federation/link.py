@@ -66,7 +66,10 @@ class LinkFederation(Federation):
                 raise FederationError(f"receiving {topic!r} from {src}: {e}") from e
             got, data = _unframe(frame, src)
             self._waiting.setdefault((rank, got), deque()).append(data)
-        return waiting.popleft()
+        data = waiting.popleft()
+        if not waiting:   # MPC uses each topic once: keep no empty queue per topic
+            del self._waiting[(rank, key)]
+        return data
 
     def link(self, scope: Scope, roles: Collection[str] | None = None, timeout: float = 30.0) -> Link:
         parties, _ = self.link_parties(roles)

@@ -135,6 +135,9 @@ class DealerTriples:
             session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64, bits=bits), [low, top])
         return r, low_later, top_later
 
+    def release(self) -> None:
+        """Nothing local to free: the seed goes with the object (the dealer times the session out)."""
+
     def close(self) -> None:
         self._check(self._call("DeleteSession", pb.DeleteSessionRequest(session_id=self.session_id),
                                pb.DeleteSessionResponse), "DeleteSession")
@@ -171,10 +174,14 @@ class _Caller:
         self.channel.send_bytes(f"{topic}-reply", response.SerializeToString())
 
 
+IDLE_TIMEOUT = 3600.0   # seconds the dealer waits for a session's next call (the parties may compute locally)
+
+
 def serve(federation: Federation, scope: Scope, parties: Sequence[Party], session_id: str, timeout: float,
-          stats: Traffic | None = None) -> Traffic:
-    """Serve one BeaverService session to `parties` (in rank order) until each has deleted it; every wait
-    at most `timeout` seconds. Returns the traffic; MpcError if a party breaks the protocol."""
+          stats: Traffic | None = None, idle: float = IDLE_TIMEOUT) -> Traffic:
+    """Serve one BeaverService session to `parties` (in rank order) until each has deleted it: CreateSession
+    within `timeout` seconds, every later call within `idle` seconds of the one before. Returns the traffic;
+    MpcError if a party breaks the protocol."""
     stats = stats if stats is not None else Traffic()
     callers = [_Caller(PeerChannel(federation, scope, p, timeout, stats)) for p in parties]
     seeds: list[bytes] = []
@@ -190,7 +197,7 @@ def serve(federation: Federation, scope: Scope, parties: Sequence[Party], sessio
     served = 0
     started = time.monotonic()
     while True:
-        topic, method, body = adjuster.next(timeout)
+        topic, method, body = adjuster.next(idle)
         if method == "DeleteSession":
             adjuster.reply(topic, pb.DeleteSessionResponse(code=pb.OK))
             break
@@ -198,7 +205,7 @@ def serve(federation: Federation, scope: Scope, parties: Sequence[Party], sessio
         served += 1
     for rank, caller in enumerate(callers):
         if rank != ADJUST_RANK:
-            topic, method, _ = caller.next(timeout)
+            topic, method, _ = caller.next(idle)
             caller.reply(topic, pb.DeleteSessionResponse(code=pb.OK if method == "DeleteSession" else pb.SessionError,
                                                          message="" if method == "DeleteSession" else
                                                          f"{method} from a rank that does not adjust"))
@@ -228,8 +235,8 @@ def _adjust(method: str, body: bytes, seeds: Sequence[bytes], session_id: str) -
         if request.session_id != session_id:
             return pb.AdjustResponse(code=pb.SessionError, message=f"no session {request.session_id!r}")
         buffers = [PrgBuffer(m.prg_count, m.size) for m in request.prg_inputs]
-        if sum(b.size for b in buffers) > 3 * MAX_ELEMENTS:
-            raise beaver.BeaverError(f"{method}: more than {MAX_ELEMENTS} elements per buffer; ask in chunks")
+        if any(b.size > MAX_ELEMENTS for b in buffers):
+            raise beaver.BeaverError(f"{method}: more than {MAX_ELEMENTS} elements in one buffer; ask in chunks")
         outputs = compute(seeds, request, buffers)
     except (DecodeError, beaver.BeaverError, ValueError) as e:
         return pb.AdjustResponse(code=pb.OpAdjustError, message=str(e))

@@ -64,7 +64,8 @@ def _proposal(config: SessionConfig) -> entry.HandshakeRequest:
         triple_configs=[ss.TripleConfigProposal(supported_versions=[SS_VERSION], sever_version=1)])
     sources = sorted(SOURCES, key=lambda s: s != config.triples)
     extension = ext.TripleSourceProposal(sources=[SOURCES[s] for s in sources], fxp_fraction_bits=config.fxp,
-                                         he_scheme=config.he_scheme, he_key_bits=config.he_bits)
+                                         he_scheme=config.he_scheme, he_key_bits=config.he_bits,
+                                         dealer=config.dealer, session_id=config.session_id)
     return entry.HandshakeRequest(
         version=VERSION, requester_rank=0, protocol_families=[entry.PROTOCOL_FAMILY_SS, TRIPLE_SOURCE_FAMILY],
         protocol_family_params=[_pack(ss_proposal), _pack(extension)])
@@ -113,6 +114,10 @@ def _differences(request: entry.HandshakeRequest, config: SessionConfig) -> list
     preferred = extension.sources[0] if extension.sources else ext.TRIPLE_SOURCE_UNSPECIFIED
     if preferred != SOURCES[config.triples]:
         problems.append(f"triples: rank 0 prefers {ext.TripleSource.Name(preferred)}, rank 1 uses {config.triples}")
+    if packed_ext and config.triples == "dealer" and (extension.dealer, extension.session_id) != (
+            config.dealer, config.session_id):
+        problems.append(f"dealer: rank 0 uses {extension.dealer!r} (session {extension.session_id!r}), rank 1 "
+                        f"{config.dealer!r} (session {config.session_id!r})")
     if packed_ext and extension.fxp_fraction_bits != config.fxp:
         problems.append(f"fixed point: rank 0 uses {extension.fxp_fraction_bits} fraction bits, rank 1 {config.fxp}")
     if config.triples == "he" and (extension.he_scheme, extension.he_key_bits) != (config.he_scheme, config.he_bits):

@@ -146,6 +146,8 @@ class HeTriples:
         """Stop this source's own worker processes; the keys go with the object."""
         self._own_pool.close()
 
+    release = close   # nothing is sent either way
+
     # ---- cross terms --------------------------------------------------------------------------------
     def _mul_cross(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Shares of a0*b1 + b0*a1 for one batch: the key holder's (a, b) against the masker's (b, a)."""

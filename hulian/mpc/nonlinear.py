@@ -214,7 +214,7 @@ def _reciprocal(session: Semi2k, x: AShare, h: int) -> AShare:
 
 @counted
 def sqrt(session: Semi2k, x: AShare) -> AShare:
-    """sqrt(x) for 0 <= x < 2^2H, H = floor((62 - fxp) / 2) (every encodable x >= 0 at even fxp): x is
+    """sqrt(x) for 0 <= x < 2^2H, H = floor((62 - fxp) / 2) (2^44 at fxp 18: half the encodable range): x is
     normalised to m in [1, 4) by comparisons with the powers of 4 from 4^-ceil(fxp/2), sqrt(m) is a degree-12
     polynomial. Error at most 1e-7 sqrt(x) + one ulp; sqrt(0) = 0; negative x gives 0. 21 rounds, ~2.6 KB per
     element each way at fxp=18 (31 comparisons)."""

@@ -19,6 +19,7 @@ Elementwise operations run in pieces of CHUNK_WORDS elements, so memory stays bo
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from hulian.mpc.channel import MpcError, PeerChannel, pieces
 from hulian.mpc.triples import Triples, resolve
 
 PRECISE, PROBABILISTIC = "precise", "probabilistic"
+MAX_SHARE = 1 << 31   # elements of one shared array (16 GiB of shares): a header beyond it is refused
 _TWO62 = ring.U64(1 << 62)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +47,7 @@ class Shares:
 
     session: Semi2k
     data: np.ndarray
+    __array_ufunc__ = None   # `array + share` comes to our __radd__, not numpy's elementwise loop over us
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -100,6 +103,11 @@ class AShare(Shares):
         return AShare(self.session, self.data.T, self.fxp)
 
 
+def _check_rank(rank: object, what: str) -> None:
+    if rank not in (0, 1):
+        raise ValueError(f"{what} must be rank 0 or 1 (the compute parties by party id order), not {rank!r}")
+
+
 def counted(method: F) -> F:
     """Record the traffic of one public call in `session.last` (nested calls count in the outer one)."""
     @wraps(method)
@@ -131,6 +139,7 @@ class Semi2k:
         self.stats: Traffic = channel.stats
         self.last = Traffic()
         self._depth = 0
+        self._closed = False
         self._pair = self._pair_prg()
 
     def _pair_prg(self) -> Prg:
@@ -160,6 +169,7 @@ class Semi2k:
     def share(self, x: ArrayLike | None, owner: int, fxp: int | None = None) -> AShare:
         """Secret-share `x`, given at rank `owner` (the other passes None). Floats are encoded at `fxp`
         (the session's by default); integers may be shared at fxp=0. One small message (shape and scale)."""
+        _check_rank(owner, "owner")
         topic = self.channel.topic("share")
         if self.rank == owner:
             if x is None:
@@ -170,16 +180,22 @@ class Semi2k:
             self.channel.send_bytes(topic, np.asarray([scale, arr.ndim, *arr.shape], dtype="<i8").tobytes())
             mask = self._pair.words(enc.size).reshape(enc.shape)
             return self._share(enc - mask, scale)
-        header = np.frombuffer(self.channel.recv_bytes(topic), dtype="<i8")
-        if header.size < 2 or header[1] != header.size - 2 or (header[2:] < 0).any():
-            raise MpcError(f"the peer's share header {header.tolist()} is no [fxp, ndim, *shape]")
+        raw = self.channel.recv_bytes(topic)
+        header = np.frombuffer(raw, dtype="<i8") if len(raw) % 8 == 0 else np.zeros(0, dtype="<i8")
+        if header.size < 2 or header[1] != header.size - 2 or (header[2:] < 0).any() or \
+                not 0 <= header[0] < ring.RING_BITS - 1:
+            raise MpcError(f"the peer's share header ({len(raw)} bytes: {header.tolist()}) is no [fxp, ndim, *shape]")
         shape = tuple(int(d) for d in header[2:])
+        if math.prod(shape) > MAX_SHARE:
+            raise MpcError(f"the peer shares {math.prod(shape)} elements; at most {MAX_SHARE} in one share")
         return self._share(self._pair.words(int(np.prod(shape, dtype=np.int64))).reshape(shape), int(header[0]))
 
     @counted
     def reveal(self, x: AShare, to: int | None = None) -> np.ndarray | None:
         """The value of `x` at both parties (to=None) or at rank `to` only (the other gets None): float64 for
         a fixed-point share, int64 for fxp=0."""
+        if to is not None:
+            _check_rank(to, "to")
         topic = self.channel.topic("reveal")
         if to is None or to != self.rank:
             self.channel.send(topic, x.data)
@@ -305,6 +321,10 @@ class Semi2k:
         return out
 
     def _trunc_precise(self, x: np.ndarray, bits: int) -> np.ndarray:
+        # re-randomise the shares (a mask both parties draw alike, added by one and taken by the other): the
+        # rounding is unbiased only if share 0's low bits are uniform, which a public product may have spoiled
+        mask = self._pair.words(x.size)
+        x = x + mask if self.rank == 0 else x - mask
         shifted = x + _TWO62 if self.rank == 0 else x
         top = ring.msb(shifted)
         mine, zero = top, np.zeros_like(top)
@@ -355,12 +375,17 @@ class Semi2k:
         return inner
 
     def close(self) -> None:
-        """End the triple source's session (the dealer stops serving once both parties closed)."""
-        self.triples.close()
+        """End the triple source's session (the dealer stops serving once both parties closed); once."""
+        if not self._closed:
+            self._closed = True
+            self.triples.close()
 
     def __enter__(self) -> Semi2k:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:   # after a failure the peer may be gone: do not wait for it
+        if exc[0] is None:
             self.close()
+        else:   # the peer or the dealer may be gone: free what is local, wait for no one
+            self._closed = True
+            self.triples.release()

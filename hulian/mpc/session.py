@@ -60,6 +60,7 @@ def open_session(federation: Federation, scope: Scope, parties: Sequence[Party],
 
 
 def deal(federation: Federation, scope: Scope, parties: Sequence[Party], timeout: float = DEFAULT_TIMEOUT,
-         stats: Traffic | None = None) -> Traffic:
-    """Serve the session's BeaverService at this (third) party until both compute parties close it."""
-    return dealer.serve(federation, scope, ranked(parties), session_id(scope), timeout, stats)
+         stats: Traffic | None = None, idle: float = dealer.IDLE_TIMEOUT) -> Traffic:
+    """Serve the session's BeaverService at this (third) party until both compute parties close it (`idle`:
+    how long it waits for a call while the parties compute without triples)."""
+    return dealer.serve(federation, scope, ranked(parties), session_id(scope), timeout, stats, idle)

@@ -56,6 +56,7 @@ class TaskContext:
         self._he: HeContext | None = None
         self._he_stats = Traffic()   # one count for a context and its sub-scopes
         self._mpc_stats = Traffic()
+        self._mpc_opened: dict[str, int] = {}
 
     # ---- parties ----------------------------------------------------------------------------------------
     @property
@@ -100,7 +101,7 @@ class TaskContext:
         """A nested scope (an iteration, a sub-protocol): its topics can never meet the parent's or a sibling's."""
         child = TaskContext(self.env, self.federation, self.storage, self.reporter, self.scope.sub(name),
                             self.timeout)
-        child._he_stats, child._mpc_stats = self._he_stats, self._mpc_stats
+        child._he_stats, child._mpc_stats, child._mpc_opened = self._he_stats, self._mpc_stats, self._mpc_opened
         return child
 
     # ---- messages ---------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class TaskContext:
     @property
     def mpc(self) -> MpcContext:
         """Secret sharing between two compute parties: sessions, the dealer, counters (docs/mpc.md)."""
-        return MpcContext(self.federation, self.scope, self.timeout, self._mpc_stats)
+        return MpcContext(self.federation, self.scope, self.timeout, self._mpc_stats, self._mpc_opened)
 
     # ---- data -------------------------------------------------------------------------------------------
     def input(self, name: str) -> TableInput:

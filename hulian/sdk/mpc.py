@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from hulian.crypto.ss.ring import DEFAULT_FXP
 from hulian.federation import Federation, Party, Scope, Traffic
 from hulian.mpc import PRECISE, Semi2k
+from hulian.mpc.dealer import IDLE_TIMEOUT
 from hulian.mpc.session import DEALER, deal, open_session
 
 SCOPE_NAME = "mpc"
@@ -27,8 +28,16 @@ SCOPE_NAME = "mpc"
 class MpcContext:
     """ctx.mpc over the task's federation, in the task's scope (each session in its own sub-scope)."""
 
-    def __init__(self, federation: Federation, scope: Scope, timeout: float, stats: Traffic):
+    def __init__(self, federation: Federation, scope: Scope, timeout: float, stats: Traffic, opened: dict[str, int]):
         self._federation, self._scope, self._timeout, self.stats = federation, scope, timeout, stats
+        self._opened = opened   # sessions opened per name in this task: each gets its own scope
+
+    def _next_scope(self, name: str) -> Scope:
+        """`<name>-<n>` for the n-th session of that name: a session opened after a failed one (or a second one
+        with the same dealer) never reads the other's messages. Every party opens its sessions in one order."""
+        n = self._opened.get(name, 0)
+        self._opened[name] = n + 1
+        return self._scope.sub(f"{name}-{n}")
 
     def _of_role(self, role: str) -> list[Party]:
         return [p for p in self._federation.parties if p.role == role]
@@ -52,12 +61,14 @@ class MpcContext:
             if dealer is None:
                 raise ValueError("triples from a dealer need a third party: this job has no arbiter; pass "
                                  "dealer=ctx.party(...) or use triples='he'")
-        return open_session(self._federation, self._scope.sub(name), self._compute_parties(parties),
+        return open_session(self._federation, self._next_scope(name), self._compute_parties(parties),
                             dealer_party=dealer, triples=triples, fxp=fxp, trunc=trunc, timeout=self._timeout,
                             stats=self.stats, he_scheme=he_scheme, he_bits=he_bits,
                             allow_insecure_keys=allow_insecure_keys)
 
-    def deal(self, parties: Sequence[Party] | None = None, name: str = SCOPE_NAME) -> Traffic:
-        """Serve the session's Beaver triples at this party until both compute parties close it."""
-        return deal(self._federation, self._scope.sub(name), self._compute_parties(parties), self._timeout,
-                    self.stats)
+    def deal(self, parties: Sequence[Party] | None = None, name: str = SCOPE_NAME,
+             idle: float = IDLE_TIMEOUT) -> Traffic:
+        """Serve the session's Beaver triples at this party until both compute parties close it; `idle`: how
+        long to wait for the next call while they compute without triples (an hour by default)."""
+        return deal(self._federation, self._next_scope(name), self._compute_parties(parties), self._timeout,
+                    self.stats, idle)

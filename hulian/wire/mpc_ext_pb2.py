@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rmpc_ext.proto\x12\rhulian.mpc.v1\"j\n\x14TripleSourceProposal\x12\x0f\n\x07sources\x18\x01 \x03(\x05\x12\x19\n\x11\x66xp_fraction_bits\x18\x02 \x01(\x05\x12\x11\n\the_scheme\x18\x03 \x01(\t\x12\x13\n\x0bhe_key_bits\x18\x04 \x01(\x05\"L\n\x12TripleSourceResult\x12\x0e\n\x06source\x18\x01 \x01(\x05\x12\x11\n\the_scheme\x18\x02 \x01(\t\x12\x13\n\x0bhe_key_bits\x18\x03 \x01(\x05*]\n\x0cTripleSource\x12\x1d\n\x19TRIPLE_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14TRIPLE_SOURCE_DEALER\x10\x01\x12\x14\n\x10TRIPLE_SOURCE_HE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rmpc_ext.proto\x12\rhulian.mpc.v1\"\x8e\x01\n\x14TripleSourceProposal\x12\x0f\n\x07sources\x18\x01 \x03(\x05\x12\x19\n\x11\x66xp_fraction_bits\x18\x02 \x01(\x05\x12\x11\n\the_scheme\x18\x03 \x01(\t\x12\x13\n\x0bhe_key_bits\x18\x04 \x01(\x05\x12\x0e\n\x06\x64\x65\x61ler\x18\x05 \x01(\t\x12\x12\n\nsession_id\x18\x06 \x01(\t\"L\n\x12TripleSourceResult\x12\x0e\n\x06source\x18\x01 \x01(\x05\x12\x11\n\the_scheme\x18\x02 \x01(\t\x12\x13\n\x0bhe_key_bits\x18\x03 \x01(\x05*]\n\x0cTripleSource\x12\x1d\n\x19TRIPLE_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14TRIPLE_SOURCE_DEALER\x10\x01\x12\x14\n\x10TRIPLE_SOURCE_HE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mpc_ext_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRIPLESOURCE']._serialized_start=218
-  _globals['_TRIPLESOURCE']._serialized_end=311
-  _globals['_TRIPLESOURCEPROPOSAL']._serialized_start=32
-  _globals['_TRIPLESOURCEPROPOSAL']._serialized_end=138
-  _globals['_TRIPLESOURCERESULT']._serialized_start=140
-  _globals['_TRIPLESOURCERESULT']._serialized_end=216
+  _globals['_TRIPLESOURCE']._serialized_start=255
+  _globals['_TRIPLESOURCE']._serialized_end=348
+  _globals['_TRIPLESOURCEPROPOSAL']._serialized_start=33
+  _globals['_TRIPLESOURCEPROPOSAL']._serialized_end=175
+  _globals['_TRIPLESOURCERESULT']._serialized_start=177
+  _globals['_TRIPLESOURCERESULT']._serialized_end=253
 # @@protoc_insertion_point(module_scope)

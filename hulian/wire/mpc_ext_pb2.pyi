@@ -17,16 +17,20 @@ TRIPLE_SOURCE_DEALER: TripleSource
 TRIPLE_SOURCE_HE: TripleSource
 
 class TripleSourceProposal(_message.Message):
-    __slots__ = ("sources", "fxp_fraction_bits", "he_scheme", "he_key_bits")
+    __slots__ = ("sources", "fxp_fraction_bits", "he_scheme", "he_key_bits", "dealer", "session_id")
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     FXP_FRACTION_BITS_FIELD_NUMBER: _ClassVar[int]
     HE_SCHEME_FIELD_NUMBER: _ClassVar[int]
     HE_KEY_BITS_FIELD_NUMBER: _ClassVar[int]
+    DEALER_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     sources: _containers.RepeatedScalarFieldContainer[int]
     fxp_fraction_bits: int
     he_scheme: str
     he_key_bits: int
-    def __init__(self, sources: _Optional[_Iterable[int]] = ..., fxp_fraction_bits: _Optional[int] = ..., he_scheme: _Optional[str] = ..., he_key_bits: _Optional[int] = ...) -> None: ...
+    dealer: str
+    session_id: str
+    def __init__(self, sources: _Optional[_Iterable[int]] = ..., fxp_fraction_bits: _Optional[int] = ..., he_scheme: _Optional[str] = ..., he_key_bits: _Optional[int] = ..., dealer: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class TripleSourceResult(_message.Message):
     __slots__ = ("source", "he_scheme", "he_key_bits")

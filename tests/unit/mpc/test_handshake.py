@@ -64,6 +64,8 @@ def test_a_difference_is_refused_at_both_parties_naming_it(change: dict, words: 
     assert words in str(rank0) and "UNSUPPORTED_PARAMS" in str(rank0) and words in str(rank1)
 
 
-def test_a_different_dealer_is_caught_by_rank_0() -> None:
-    rank0, rank1 = _both(BASE, SessionConfig(**{**BASE.__dict__, "dealer": "arbiter.1"}))
-    assert isinstance(rank0, MpcError) and "arbiter.1" in str(rank0) and rank1 is None
+@pytest.mark.parametrize("change", [{"dealer": "arbiter.1"}, {"session_id": "task:other"}])
+def test_a_different_dealer_or_session_is_refused_at_both_parties(change: dict) -> None:
+    rank0, rank1 = _both(BASE, SessionConfig(**{**BASE.__dict__, **change}))
+    assert isinstance(rank0, MpcError) and isinstance(rank1, MpcError)
+    assert "dealer: rank 0 uses 'arbiter.0'" in str(rank0) and "dealer:" in str(rank1)
