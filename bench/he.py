@@ -14,18 +14,16 @@ import argparse
 import contextlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import machine  # bench/machine.py, beside this script
 import numpy as np
-from side import side_python  # bench/side.py
+from side import side_python, timed  # bench/side.py
 
 from hulian.crypto.he import mbx, parallel
 from hulian.crypto.he.ou import generate_ou
@@ -36,16 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 GENERATE: dict[str, Callable[[int], Any]] = {"paillier": generate_paillier, "ou": generate_ou}
 REPEAT = 5  # runs of ct+ct and ct*pt, median taken (HEU's likewise)
 OPS = ("encrypt", "encrypt_sk", "decrypt", "add", "mul")  # encrypt_sk: by the key holder (CRT), ours only
-
-
-def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[Any, float]:
-    """fn's result and its median seconds over `repeat` runs (the cheap ops take ~50 ms: one run is noise)."""
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return out, statistics.median(times)
 
 
 def ours(scheme: str, bits: int, a: list[int], b: list[int], pool: Any) -> dict[str, Any]:

@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import numpy as np
 from heu import numpy as hnp
 from heu import phe
+from side import timed  # bench/side.py (stdlib only)
 
 SCHEMES = {"paillier": phe.SchemaType.ZPaillier, "ou": phe.SchemaType.OU}
-
-
-def timed(fn, repeat=1):
-    """fn's result and its median seconds over `repeat` runs."""
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return out, statistics.median(times)
 
 
 def main() -> None:

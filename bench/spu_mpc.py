@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from mpc_common import OP_NAMES, Op, digest, error, inputs, last_json, ops, peak_rss, reference, sent_since, tcp_sent
+from side import json_stdout, write_json  # bench/side.py (stdlib only)
 
 FXP = 18
 
@@ -193,18 +194,14 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=3600)
     args = ap.parse_args()
     # spu's C++ logging writes to fd 1: keep the real stdout for the JSON line and send fd 1 to stderr.
-    sys.stdout.flush()
-    json_out = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
+    json_out = json_stdout()
     if args.both:
         result = both(args)
     else:
         if args.rank is None or not args.addrs:
             ap.error("one party needs --rank and --addrs")
         result = party(args)
-    import json
-    json_out.write(json.dumps(result) + "\n")
-    json_out.flush()
+    write_json(json_out, result)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ import sys
 import tempfile
 import time
 
+from side import json_stdout, write_json  # bench/side.py (stdlib only)
+
 CURVES = {"25519": "CURVE_25519", "sm2": "CURVE_SM2", "fourq": "CURVE_FOURQ",
           "secp256k1": "CURVE_SECP256K1", "25519-elligator2": "CURVE_25519_ELLIGATOR2"}
 
@@ -261,17 +263,14 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     # spu's C++ logging (spdlog) writes to fd 1, some of it at exit: send fd 1 to stderr and keep
     # the real stdout for the single JSON line.
-    sys.stdout.flush()
-    json_out = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
+    json_out = json_stdout()
     if args.both:
         res = run_both(args)
     else:
         if args.rank is None or not args.peer_addrs or not args.input or not args.output:
             ap.error("single-party mode needs --rank, --peer-addrs, --input, --output")
         res = run_party(args)
-    json_out.write(json.dumps(res) + "\n")
-    json_out.flush()
+    write_json(json_out, res)
 
 
 if __name__ == "__main__":
