@@ -235,15 +235,20 @@ class Semi2k:
         z = self._share(out.reshape(x.shape), x.fxp + y.fxp)
         return self.trunc(z, y.fxp) if truncate and x.fxp and y.fxp else z
 
+    def _open(self, step: str, x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray) -> tuple[np.ndarray,
+                                                                                                 np.ndarray]:
+        """e = x - a and f = y - b, opened in one round (the triple's random a and b make both uniform)."""
+        n = x.size
+        mine = np.empty(n + y.size, dtype=ring.U64)
+        np.subtract(x.reshape(-1), a.reshape(-1), out=mine[:n])
+        np.subtract(y.reshape(-1), b.reshape(-1), out=mine[n:])
+        opened = self.channel.exchange(step, mine)
+        opened += mine
+        return opened[:n].reshape(x.shape), opened[n:].reshape(y.shape)
+
     def _beaver(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         a, b, c = self.triples.mul(x.size)
-        n = x.size
-        mine = np.empty(2 * n, dtype=ring.U64)
-        np.subtract(x, a, out=mine[:n])
-        np.subtract(y, b, out=mine[n:])
-        opened = self.channel.exchange("mul", mine)
-        opened += mine                      # e = x - a and f = y - b, opened
-        e, f = opened[:n], opened[n:]
+        e, f = self._open("mul", x, a, y, b)
         z = e * b
         z += f * a
         z += resolve(c)
@@ -276,9 +281,7 @@ class Semi2k:
         yd = y.data.reshape(y.shape[0], -1)
         m, k, n = x.shape[0], x.shape[1], yd.shape[1]
         a, b, c = self.triples.dot(m, k, n)
-        opened = self.channel.exchange("matmul", np.concatenate([(x.data - a).ravel(), (yd - b).ravel()]))
-        e = x.data - a + opened[:m * k].reshape(m, k)
-        f = yd - b + opened[m * k:].reshape(k, n)
+        e, f = self._open("matmul", x.data, a, yd, b)
         # c + e b + a f (+ e f at rank 0), as two products: rank 0 folds e f into (a + e) f
         z = resolve(c) + ring.matmul(e, b) + ring.matmul(a + e if self.rank == 0 else a, f)
         z = self._share(z.reshape(m) if vector else z, x.fxp + y.fxp)
@@ -363,12 +366,7 @@ class Semi2k:
         n = x.size
         a, b, c = self.triples.dot(1, n, 1)
         a, b = a.reshape(n), b.reshape(n)
-        mine = np.empty(2 * n, dtype=ring.U64)
-        np.subtract(x, a, out=mine[:n])
-        np.subtract(y, b, out=mine[n:])
-        opened = self.channel.exchange("dot", mine)
-        opened += mine
-        e, f = opened[:n], opened[n:]
+        e, f = self._open("dot", x, a, y, b)
         # c + e.b + a.f (+ e.f at rank 0) = c + e.b + (a + e).f at rank 0: sums of products wrap mod 2^64
         inner = resolve(c).reshape(1) + np.dot(e, b)      # arrays: numpy wraps them silently (scalars warn)
         inner += np.dot(a + e if self.rank == 0 else a, f)
