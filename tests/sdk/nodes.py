@@ -37,5 +37,6 @@ def run_on_nodes(fn: Callable[[TaskContext], Any], roles: Mapping[str, Any], tas
         t.start()
     for t in threads:
         t.join(timeout)
+    assert not [t for t in threads if t.is_alive()], f"a party still runs after {timeout:g} s"
     assert not errors, errors
     return reports

@@ -49,6 +49,8 @@ def run_pair(body: Callable[[Any], Any], triples: str = "dealer", timeout: float
         t.start()
     for t in threads:
         t.join(timeout * 3)
+    if alive := [t.name for t in threads if t.is_alive()]:
+        raise TimeoutError(f"{', '.join(alive)} still running after {timeout * 3:g} s")
     if errors:
         raise errors[0]
     return [results[GUEST.party_id], results[HOST.party_id]]

@@ -112,20 +112,28 @@ def test_chunked_inputs(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
         monkeypatch.setattr(module, "CHUNK_WORDS", 128)
     x, y = pairs(max(n, 8), 4)
     x, y = x[:n], y[:n]
-    bits = np.random.default_rng(5).integers(0, 2, 64 * 300).astype(np.uint64)   # 300 words: three AND pieces
+    rng = np.random.default_rng(5)
+    p, q = (rng.integers(0, 2, 64 * 300).astype(np.uint64) for _ in range(2))   # 300 words: three AND pieces
 
     def body(s):
         a, b = shared(s, x, y)
-        g, e = compare.greater(s, a, b), compare.equal(s, a, b)
+        g = compare.greater(s, a, b)
+        greater_rounds = s.last.rounds_sent
+        e = compare.equal(s, a, b)
         rounds = s.last.rounds_sent
-        own = BShare(s, bits if s.rank == 0 else np.zeros_like(bits))
-        anded = boolean.reveal_bits(s, own & ~own)
-        return boolean.reveal_bits(s, g), boolean.reveal_bits(s, e), rounds, anded
+        first = BShare(s, p if s.rank == 0 else np.zeros_like(p))     # p held by rank 0, q by rank 1
+        second = BShare(s, q if s.rank == 1 else np.zeros_like(q))
+        anded = first & second
+        and_rounds = s.last.rounds_sent
+        return (boolean.reveal_bits(s, g), boolean.reveal_bits(s, e), greater_rounds, rounds,
+                boolean.reveal_bits(s, anded), and_rounds)
 
-    greater, equal, rounds, anded = run_pair(body)[1]
+    greater, equal, greater_rounds, rounds, anded, and_rounds = run_pair(body)[1]
     assert np.array_equal(greater, x > y) and np.array_equal(equal, x == y)
+    assert greater_rounds == 7 * -(-n // 128)                # greater: seven rounds per piece of 128 elements
     assert rounds == 6 * -(-n // 128)                        # equal: six rounds per piece of 128 elements
-    assert not anded.any()
+    assert np.array_equal(anded, (p & q).astype(bool))       # an AND of bits held by different parties
+    assert and_rounds == 3                                   # 300 packed words in pieces of 128
 
 
 def test_traffic_per_element() -> None:

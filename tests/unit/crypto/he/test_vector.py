@@ -39,7 +39,7 @@ def test_vector_arithmetic(paillier_sk: PaillierSecretKey, a: list[float], b: li
     assert np.all(np.abs((va * B).decrypt(d) - A * B) <= (np.abs(A) + np.abs(B) + 1) * ulp + 1e-12 * np.abs(A * B))
     np.testing.assert_allclose(va.sum().decrypt(d), [A.sum()], atol=1e-7)
     r = va.rerandomize()
-    assert r.ciphertexts != va.ciphertexts
+    assert all(a != b for a, b in zip(r.ciphertexts, va.ciphertexts, strict=True))
     np.testing.assert_allclose(r.decrypt(d), A, atol=1e-9)
 
 
