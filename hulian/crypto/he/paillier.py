@@ -61,9 +61,10 @@ class PaillierPublicKey(PublicKey):
     def __repr__(self) -> str:
         return f"PaillierPublicKey({self.bits} bits, n=0x{self.n.digits(16)[:16]}...)"
 
-    def __reduce__(self) -> tuple[type, tuple[mpz, mpz, bool]]:
-        """Pickled as (n, hs): a worker rebuilds the table itself instead of receiving megabytes."""
-        return (_public_key, (self.n, self.hs, self.allow_insecure_keys))
+    def __getstate__(self) -> dict:
+        """Pickled without its table (a worker builds its own instead of receiving megabytes) and not checked
+        again on unpickling: only this machine's worker processes unpickle keys."""
+        return {**self.__dict__, "_table": None}
 
     # --- randomness -------------------------------------------------------------------------------------
     def noise_many(self, count: int) -> list[mpz]:
@@ -77,12 +78,6 @@ class PaillierPublicKey(PublicKey):
         ms = self.check_plaintexts(plaintexts)
         n, n2 = self.n, self.nsquare
         return [(1 + m * n) * r % n2 for m, r in zip(ms, self.noise_many(len(ms)), strict=True)]
-
-    def encrypt_with_noise(self, plaintexts: Sequence[int], noise: Sequence[mpz]) -> list[Ciphertext]:
-        """Encryption with noise from `noise_many` computed earlier (each noise value used once)."""
-        ms = self.check_plaintexts(plaintexts)
-        n, n2 = self.n, self.nsquare
-        return [(1 + m * n) * r % n2 for m, r in zip(ms, noise, strict=True)]
 
     @property
     def ciphertext_modulus(self) -> mpz:
@@ -130,11 +125,6 @@ class PaillierPublicKey(PublicKey):
         return ms
 
 
-def _public_key(n: mpz, hs: mpz, allow_insecure_keys: bool) -> PaillierPublicKey:
-    """Unpickling (validation again: a few milliseconds per worker and key)."""
-    return PaillierPublicKey(n, hs, allow_insecure_keys=allow_insecure_keys)
-
-
 class PaillierSecretKey(SecretKey):
     """p and q with CRT constants. Never persisted, logged or sent to a peer; it pickles only so that worker
     processes on this machine (`parallel.py`) can decrypt, and its repr shows the public part alone."""
@@ -162,8 +152,9 @@ class PaillierSecretKey(SecretKey):
     def __repr__(self) -> str:
         return f"PaillierSecretKey(public={self.public!r})"
 
-    def __reduce__(self) -> tuple[type, tuple[mpz, mpz, PaillierPublicKey]]:
-        return (PaillierSecretKey, (self._p, self._q, self.public))
+    def __getstate__(self) -> dict:
+        """As the public key's: without the tables, and with the CRT constants (not computed again)."""
+        return {**self.__dict__, "_tables": None}
 
     def decrypt_many(self, cts: Sequence[Ciphertext]) -> list[int]:
         p, q, p2, q2 = self._p, self._q, self._p2, self._q2
