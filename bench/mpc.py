@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import importlib.util
 import json
 import os
 import statistics
@@ -61,7 +59,7 @@ def _dot(mpc: Any, x: Any, y: Any) -> np.ndarray:
 
 def _greater(mpc: Any, x: Any, y: Any) -> np.ndarray:
     """x > y as an XOR-shared bit (hulian.mpc.compare), revealed as bits."""
-    compare, boolean = (importlib.import_module(f"hulian.mpc.{m}") for m in ("compare", "boolean"))
+    from hulian.mpc import boolean, compare
     return boolean.reveal_bits(mpc, compare.greater(mpc, x, y))
 
 
@@ -70,11 +68,10 @@ def _distance(mpc: Any, x: Any, y: Any) -> np.ndarray:
     return mpc.reveal(mpc.square_distance(x, y))
 
 
-# name -> (what runs it on the shares, the module it needs beyond hulian.mpc.semi2k)
-OPERATIONS: dict[str, tuple[Callable[[Any, Any, Any], np.ndarray], str]] = {
-    "dot": (_dot, ""), "matvec": (_product, ""), "matmul": (_product, ""),
-    "greater": (_greater, "hulian.mpc.compare"), "distance": (_distance, "")}
-TRIPLES_MODULE = {"dealer": "hulian.mpc.dealer", "he": "hulian.mpc.hetriples"}
+# name -> what runs it on the shares
+OPERATIONS: dict[str, Callable[[Any, Any, Any], np.ndarray]] = {
+    "dot": _dot, "matvec": _product, "matmul": _product, "greater": _greater, "distance": _distance}
+TRIPLES = ("dealer", "he")
 
 
 # ---- one party (a subprocess of the driver) --------------------------------------------------------------
@@ -111,7 +108,7 @@ def party(args: argparse.Namespace) -> dict:
         mpc = open_session(fed, scope, [guest, host], dealer_party=parties[0] if args.triples == "dealer" else None,
                            triples=args.triples, trunc=args.trunc, timeout=args.timeout)
         session_seconds = time.perf_counter() - t0
-        run = OPERATIONS[op.name][0]
+        run = OPERATIONS[op.name]
         seconds, sent, payload, result = [], [], [], None
         for i in range(args.warmup + args.runs):
             fed.send(peer, scope, f"sync-{i}", b"")          # both start together
@@ -249,14 +246,10 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))   # this checkout's hulian, as the parties get (not an installed one)
     print(f"machine: {machine.describe()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     scales = {"dealer": args.scale, "he": args.he_scale}
-    modes = []
-    for mode in args.triples.split(","):
-        if mode not in TRIPLES_MODULE:
+    modes = args.triples.split(",")
+    for mode in modes:
+        if mode not in TRIPLES:
             ap.error(f"--triples: {mode!r} is neither dealer nor he")
-        if importlib.util.find_spec(TRIPLES_MODULE[mode]) is None:
-            print(f"  skipping {mode} triples: {TRIPLES_MODULE[mode]} is not in this checkout")
-        else:
-            modes.append(mode)
     spu_python = None if args.no_spu else side_python("spu_env.sh", "SecretFlow SPU")
     print(f"time: rank 0's wall seconds from plaintext inputs to the revealed result, median of {args.runs} "
           f"after {args.warmup} untimed; "
@@ -269,15 +262,11 @@ def main() -> None:
     for op in args.ops.split(","):
         if op not in OPERATIONS:
             ap.error(f"--ops: unknown {op!r}; known: {','.join(mc.OP_NAMES)}")
-        needs = OPERATIONS[op][1]
         for scale in sorted({scales[m] for m in modes} or {args.scale}, reverse=True):
             sizes = mc.ops(scale)[op].sizes
             reference_run = spu(op, scale, args, spu_python) if spu_python else None
             spu_seconds = statistics.median(reference_run["guest"]["seconds"]) if reference_run else None
             for mode in (m for m in modes if scales[m] == scale):
-                if needs and importlib.util.find_spec(needs) is None:
-                    print(f"{op:>8} | {sizes:>21} | {'hulian ' + mode:>14} | skipped: {needs} is not in this checkout")
-                    continue
                 result = ours(op, mode, scale, args)
                 check_inputs(result, op, scale, args.sigma)
                 label = f"hulian {mode}" + ("" if args.trunc == "precise" else " pr")

@@ -33,10 +33,21 @@ import time
 from typing import Any
 
 import numpy as np
-from mpc_common import OP_NAMES, Op, digest, error, inputs, last_json, ops, peak_rss, reference, sent_since, tcp_sent
+from mpc_common import (
+    FXP,
+    OP_NAMES,
+    Op,
+    digest,
+    error,
+    inputs,
+    last_json,
+    ops,
+    peak_rss,
+    reference,
+    sent_since,
+    tcp_sent,
+)
 from side import json_stdout, write_json  # bench/side.py (stdlib only)
-
-FXP = 18
 
 
 def _function(name: str) -> Any:

@@ -47,10 +47,11 @@ class LinkFederation(Federation):
         return self._ranks[party.party_id]
 
     def send(self, dst: Party, scope: Scope, topic: str, data: bytes | bytearray | memoryview) -> None:
-        key = scope.topic(topic).encode()
-        framed = b"".join((len(key).to_bytes(_LEN, "little"), key, data))
+        key = scope.topic(topic)
+        encoded = key.encode()
+        framed = b"".join((len(encoded).to_bytes(_LEN, "little"), encoded, data))
         try:
-            self._link.send(self._rank(dst), framed, scope.topic(topic))
+            self._link.send(self._rank(dst), framed, key)
         except LinkError as e:
             raise FederationError(f"sending {topic!r} to {dst}: {e}") from e
 
