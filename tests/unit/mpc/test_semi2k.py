@@ -195,11 +195,13 @@ def test_privacy_each_party_receives_only_masked_words_ciphertexts_and_the_deale
         got = [(t, d) for s, t, d in Spy.log[receiver] if s == sender and len(d) >= 8 * 32]
         words = [np.frombuffer(d, dtype="<u8") for t, d in got if not t.startswith(("share", "he-"))]
         assert words, f"{receiver} received no data from {sender}"
-        for w in words:
+        # masked words are uniform: below 2^56 in magnitude with probability 2^-7, unmasked ones always.
+        # Per message the bound is loose (a 32-word message may hold two by chance); over all of them tight.
+        small = [np.abs(ring.signed(w).astype(np.float64)) < 2.0 ** 56 for w in words]
+        for w, s in zip(words, small):
             assert not set(secrets_of[sender].tolist()) & set(w.tolist())
-            # masked words are uniform: below 2^56 in magnitude about 1 % of the time, unmasked ones always
-            assert (np.abs(ring.signed(w).astype(np.float64)) < 2.0 ** 56).mean() < 0.05, \
-                f"{receiver} got words from {sender} that look unmasked"
+            assert s.mean() < 0.5, f"{receiver} got words from {sender} that look unmasked"
+        assert np.concatenate(small).mean() < 0.03, f"{receiver} got words from {sender} that look unmasked"
         for topic, data in got:   # HE triples: interconnection ciphertext containers, no share word inside
             if topic.startswith("he-") and not topic.startswith("he-public-key"):
                 container = DataExchangeProtocol.FromString(data)
