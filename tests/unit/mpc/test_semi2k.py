@@ -198,7 +198,7 @@ def test_privacy_each_party_receives_only_masked_words_ciphertexts_and_the_deale
         # masked words are uniform: below 2^56 in magnitude with probability 2^-7, unmasked ones always.
         # Per message the bound is loose (a 32-word message may hold two by chance); over all of them tight.
         small = [np.abs(ring.signed(w).astype(np.float64)) < 2.0 ** 56 for w in words]
-        for w, s in zip(words, small):
+        for w, s in zip(words, small, strict=True):
             assert not set(secrets_of[sender].tolist()) & set(w.tolist())
             assert s.mean() < 0.5, f"{receiver} got words from {sender} that look unmasked"
         assert np.concatenate(small).mean() < 0.03, f"{receiver} got words from {sender} that look unmasked"
