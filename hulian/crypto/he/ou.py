@@ -119,8 +119,7 @@ class OuPublicKey(PublicKey):
 
     def encrypt_many(self, plaintexts: Sequence[int]) -> list[Ciphertext]:
         signed = [self.signed(m) for m in plaintexts]
-        n = self.n
-        return [gm * hr % n for gm, hr in zip(self._g_pow_many(signed), self.noise_many(len(signed)), strict=True)]
+        return self.add_many(self._g_pow_many(signed), self.noise_many(len(signed)))  # G^m is Enc(m) with r = 0
 
     def _g_pow_many(self, signed: Sequence[int]) -> list[mpz]:
         """G^s for each s, batched per sign (G's table for s >= 0, G^-1's for s < 0)."""
@@ -158,8 +157,7 @@ class OuPublicKey(PublicKey):
         return self._invert(a)
 
     def rerandomize_many(self, cts: Sequence[Ciphertext]) -> list[Ciphertext]:
-        n = self.n
-        return [c * hr % n for c, hr in zip(cts, self.noise_many(len(cts)), strict=True)]
+        return self.add_many(cts, self.noise_many(len(cts)))  # H^r is Enc(0)
 
     def check(self, c: Ciphertext) -> None:
         if not isinstance(c, int | mpz):

@@ -75,9 +75,9 @@ class PaillierPublicKey(PublicKey):
 
     # --- the scheme -------------------------------------------------------------------------------------
     def encrypt_many(self, plaintexts: Sequence[int]) -> list[Ciphertext]:
-        ms = self.check_plaintexts(plaintexts)
-        n, n2 = self.n, self.nsquare
-        return [(1 + m * n) * r % n2 for m, r in zip(ms, self.noise_many(len(ms)), strict=True)]
+        n = self.n
+        return self.add_many([1 + m * n for m in self.check_plaintexts(plaintexts)],  # 1 + mn is Enc(m), r = 1
+                             self.noise_many(len(plaintexts)))
 
     @property
     def ciphertext_modulus(self) -> mpz:
@@ -106,8 +106,7 @@ class PaillierPublicKey(PublicKey):
         return gmpy2.invert(a, self.nsquare)
 
     def rerandomize_many(self, cts: Sequence[Ciphertext]) -> list[Ciphertext]:
-        n2 = self.nsquare
-        return [c * r % n2 for c, r in zip(cts, self.noise_many(len(cts)), strict=True)]
+        return self.add_many(cts, self.noise_many(len(cts)))  # hs^r is Enc(0)
 
     def check(self, c: Ciphertext) -> None:
         if not 0 < c < self.nsquare:
@@ -180,13 +179,11 @@ class PaillierSecretKey(SecretKey):
             self._tables = (FixedBase(pub.hs % self._p2, self._p2, pub.exp_bits, WINDOW),
                             FixedBase(pub.hs % self._q2, self._q2, pub.exp_bits, WINDOW))
         tp, tq = self._tables
-        p2, q2, inv, n, n2 = self._p2, self._q2, self._p2_inv_q2, pub.n, pub.nsquare
+        p2, q2, inv, n = self._p2, self._q2, self._p2_inv_q2, pub.n
         rs = [secrets.randbits(pub.exp_bits) for _ in ms]
-        out = []
-        for m, rp, rq in zip(ms, tp.pow_many(rs), tq.pow_many(rs), strict=True):  # batched: crypto_mb lanes
-            noise = rp + p2 * ((rq - rp) * inv % q2)
-            out.append((1 + m * n) * noise % n2)
-        return out
+        noise = [rp + p2 * ((rq - rp) * inv % q2)  # the powers batched on crypto_mb lanes
+                 for rp, rq in zip(tp.pow_many(rs), tq.pow_many(rs), strict=True)]
+        return pub.add_many([1 + m * n for m in ms], noise)
 
 
 def _hs(p: int, q: int) -> mpz:

@@ -4,7 +4,10 @@ Any scheme fits: a task carries a pickle-able key (a public key pickles as its n
 primes, both rebuilt in the worker) and a slice of the batch; each worker keeps the keys it has seen, so a
 fixed-base table is built once per worker and key, not once per slice. Below PARALLEL_MIN items the work runs
 here, since starting "spawn" workers (~0.5 s each) and building their tables (~0.2 s) would cost more than it
-saves. A caller with several batches passes its own pool (`hulian.engine.pool.worker_pool`) to pay that once.
+saves. A caller may pass its own pool (`hulian.engine.pool.worker_pool`); without one, large batches share
+this process's pool (`shared_pool`), started on first need and kept until exit, so that the start and the
+tables are paid once per process and key rather than once per batch. A worker keeps the tables of its
+KEPT_KEYS most recent keys (a Paillier-2048 table is ~64 MiB).
 
 Integers cross the process boundary packed: one bytes object of fixed-width little-endian numbers per slice,
 not a pickled list of mpz (pickling a 2048-bit mpz costs several microseconds, more than an OU encryption's
@@ -12,8 +15,14 @@ share of a worker).
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from gmpy2 import mpz
@@ -21,9 +30,34 @@ from gmpy2 import mpz
 from hulian.crypto.he.base import Ciphertext
 from hulian.engine.pool import default_workers, ordered_map, worker_pool
 
+log = logging.getLogger(__name__)
+
 PARALLEL_MIN = 4000
+KEPT_KEYS = 4
 _SLICES_PER_WORKER = 4  # enough slices to even out a slow worker, few enough to keep pickling cheap
-_KEYS: dict[tuple[type, Any], Any] = {}  # in a worker: the keys seen (by their whole public key), with tables
+_KEYS: OrderedDict[tuple[type, Any], Any] = OrderedDict()  # in a worker: recent keys (by whole public key)
+_SHARED_LOCK = threading.Lock()
+_shared: tuple[ProcessPoolExecutor, contextlib.ExitStack] | None = None
+
+
+def shared_pool() -> ProcessPoolExecutor:
+    """This process's HE worker pool: started by the first large batch that brings none, kept until exit."""
+    global _shared
+    with _SHARED_LOCK:
+        if _shared is None:
+            stack = contextlib.ExitStack()
+            _shared = stack.enter_context(worker_pool(None)), stack
+            atexit.register(stack.close)
+        return _shared[0]
+
+
+def _drop_shared(pool: ProcessPoolExecutor) -> None:
+    """Forget a broken shared pool (a worker died), so that the next batch starts a new one."""
+    global _shared
+    with _SHARED_LOCK:
+        if _shared is not None and _shared[0] is pool:
+            _shared[1].close()
+            _shared = None
 
 
 def encrypt_many(key: Any, plaintexts: Sequence[int], pool: ProcessPoolExecutor | None = None) -> list[Ciphertext]:
@@ -43,10 +77,15 @@ def rerandomize_many(public_key: Any, cts: Sequence[Ciphertext],
 def _spread(op: str, key: Any, items: list[Any], pool: ProcessPoolExecutor | None) -> list[Any]:
     if pool is None and len(items) < PARALLEL_MIN:
         return getattr(key, op)(items)
-    if pool is None:
-        with worker_pool(None) as own:
-            return _map(own, op, key, items)
-    return _map(pool, op, key, items)
+    if pool is not None:
+        return _map(pool, op, key, items)
+    shared = shared_pool()
+    try:
+        return _map(shared, op, key, items)
+    except BrokenProcessPool:
+        log.warning("a worker of the shared HE pool died; %s of %d items runs again on a new pool", op, len(items))
+        _drop_shared(shared)
+        return _map(shared_pool(), op, key, items)
 
 
 def _map(pool: ProcessPoolExecutor, op: str, key: Any, items: list[Any]) -> list[Any]:
@@ -78,6 +117,10 @@ def _unpack(blob: bytes, width: int) -> list[mpz]:
 def _run(op: str, key: Any, packed: tuple[bytes, int]) -> tuple[bytes, int]:
     """In a worker: the op with this worker's copy of the key (its tables built on first use)."""
     public = getattr(key, "public", key)
-    key = _KEYS.setdefault((type(key), public), key)  # the whole key: two keys sharing n keep their own tables
+    held = (type(key), public)  # the whole key: two keys sharing n keep their own tables
+    key = _KEYS.setdefault(held, key)
+    _KEYS.move_to_end(held)
+    while len(_KEYS) > KEPT_KEYS:
+        _KEYS.popitem(last=False)
     results = getattr(key, op)(_unpack(*packed))
     return _pack(results, _width(key, results))

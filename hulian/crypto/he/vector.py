@@ -93,10 +93,7 @@ class EncryptedVector:
 
     def sum(self) -> EncryptedVector:
         """Enc(sum of the values), a vector of one."""
-        pk = self.public_key
-        acc = self.ciphertexts[0]
-        for c in self.ciphertexts[1:]:
-            acc = pk.add(acc, c)
+        acc = self.public_key.sum_many(self.ciphertexts)
         bound = None if self.bound is None else self.bound * len(self)
         return self._like([acc], self.scale, _sum_bound(bound, 0, self.encoder))
 

@@ -152,15 +152,23 @@ def test_batches_and_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_large_batches_go_to_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches from PARALLEL_MIN items are encrypted and decrypted in the source's own worker pool (lowered here
-    so that small batches take that path), which close() stops."""
+    """Batches from PARALLEL_MIN items (lowered here so that small batches take that path) go to the process's
+    shared HE pool: every map of a batch is recorded on the pool the source handed over."""
     monkeypatch.setattr(parallel, "PARALLEL_MIN", 8)
+    used: list[object] = []
+    original = parallel._map
+
+    def recording(pool: object, *args: Any) -> list[Any]:
+        used.append(pool)
+        return original(pool, *args)
+
+    monkeypatch.setattr(parallel, "_map", recording)
     pair = Pair("ou", 1024)
     try:
         check_mul(pair, 40)
         (a0, b0, c0), (a1, b1, c1) = pair.run(lambda t: t.and_(1))
         assert ((a0 ^ a1) & (b0 ^ b1) == c0 ^ c1).all()
-        assert all(s._pool is not None for s in pair.sources)
+        assert used and {id(p) for p in used} == {id(parallel.shared_pool())}
     finally:
         pair.close()
 

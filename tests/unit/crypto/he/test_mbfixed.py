@@ -78,13 +78,15 @@ def test_batch_sizes_keep_order(count: int, mod_bits: int, exp_bits: int) -> Non
 
 
 @needs_ifma
-def test_many_chunks_and_mixed_lengths() -> None:
-    """More lane groups than one chunk holds, lengths from 0 to full, results in the callers' order."""
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_many_groups_over_threads_and_mixed_lengths(threads: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lane groups split over native threads (uneven splits too), lengths from 0 to full, results in the
+    callers' order."""
+    monkeypatch.setenv("HULIAN_THREADS", threads)
     m = _odd_modulus(2048)
     base = mpz(secrets.randbelow(int(m)))
     table = mbfixed.MbFixedBase(base, m, 1024, 8)
-    per_chunk = mbfixed._CHUNK_BYTES // (table._rows * table.digits * 64)
-    exps = [secrets.randbits(secrets.choice([0, 1, 8, 9, 500, 1024])) for _ in range(8 * per_chunk + 13)]
+    exps = [secrets.randbits(secrets.choice([0, 1, 8, 9, 500, 1024])) for _ in range(8 * 37 + 5)]
     assert table.pow_many(exps) == [gmpy2.powmod(base, e, m) for e in exps]
 
 

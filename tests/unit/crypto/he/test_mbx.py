@@ -62,9 +62,12 @@ def test_edge_values() -> None:
     assert mbx.powmod_many(bases, exps, m) == _expected(bases, exps, m)
 
 
-def test_mixed_exponent_lengths_keep_their_order() -> None:
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_mixed_exponent_lengths_keep_their_order_over_threads(threads: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups of 8 split over native threads (uneven splits too), each call its own exponent length."""
+    monkeypatch.setenv("HULIAN_THREADS", threads)
     m = _odd_modulus(2048)
-    lengths = [secrets.choice([0, 1, 32, 224, 700, 2048]) for _ in range(40)]
+    lengths = [secrets.choice([0, 1, 32, 224, 700, 2048]) for _ in range(61)]
     exps = [secrets.randbits(b) if b else 0 for b in lengths]
     bases = [secrets.randbits(2048) for _ in exps]
     assert mbx.powmod_many(bases, exps, m) == _expected(bases, exps, m)
