@@ -231,7 +231,7 @@ class HeTriples:
         """Both directions of one batch: send Enc_mine(plains) and receive the peer's `peer_count` ciphertexts,
         send back respond(them) and receive our `reply_count` replies, decrypted."""
         topic = self.channel.topic(step)
-        self._send(topic, self._mine, self._encrypt(self._encryptor, plains))
+        self._send(topic, self._mine, self._encrypt(self._secret, plains))
         replies = respond(self._recv(topic, self._peer, peer_count))
         topic = self.channel.topic(f"{step}-reply")
         self._send(topic, self._peer, replies)
@@ -281,10 +281,6 @@ class HeTriples:
     def _encrypt(self, key: PublicKey | SecretKey, plains: Sequence[int]) -> list[Ciphertext]:
         return parallel.encrypt_many(key, plains, self._pool)
 
-    @property
-    def _encryptor(self) -> PublicKey | SecretKey:
-        """Our secret key where it encrypts faster than the public key (Paillier's CRT path), else the public key."""
-        return self._secret if hasattr(self._secret, "encrypt_many") else self._mine
 
     def _halves(self, count: int) -> tuple[slice, slice]:
         """(mine, theirs): the elements whose cross terms this party's key carries, and the peer's."""

@@ -33,7 +33,7 @@ class EncryptedVector:
         signed = encoder.signed_many(np.atleast_1d(np.asarray(values)))
         public = getattr(key, "public", key)
         m = encoder.modulus
-        cts = parallel.encrypt_many(key if hasattr(key, "encrypt_many") else public, [v % m for v in signed])
+        cts = parallel.encrypt_many(key, [v % m for v in signed])
         return cls(public, cts, encoder, 1, max(map(abs, signed), default=0))
 
     def __len__(self) -> int:

@@ -82,6 +82,7 @@ def test_batches_and_rerandomize() -> None:
     xs = [secrets.randbits(32) for _ in range(50)] + [0, 1, M - 1, HALF, HALF - 1]
     cts = PK.encrypt_many(xs)
     assert SK.decrypt_many(cts) == xs
+    assert SK.decrypt_many(SK.encrypt_many(xs)) == xs and not SK.encrypts_faster()   # the holder: the public path
     fresh = PK.rerandomize_many(cts)
     assert all(a != b for a, b in zip(fresh, cts, strict=True))
     assert SK.decrypt_many(fresh) == xs
