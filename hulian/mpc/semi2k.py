@@ -316,8 +316,11 @@ class Semi2k:
         m, k, n = x.shape[0], x.shape[1], yd.shape[1]
         a, b, c = self.triples.dot(m, k, n)
         e, f = self._open("matmul", x.data, a, yd, b)
-        # c + e b + a f (+ e f at rank 0), as two products: rank 0 folds e f into (a + e) f
-        z = resolve(c) + ring.matmul(e, b) + ring.matmul(a + e if self.rank == 0 else a, f)
+        # c + e b + a f (+ e f at rank 0), as two products: rank 0 folds e f into (a + e) f. c comes last: a
+        # dealer's adjustment is still on its way while the products are computed
+        z = ring.matmul(e, b)
+        z += ring.matmul(a + e if self.rank == 0 else a, f)
+        z += resolve(c).reshape(z.shape)
         return self._product(z.reshape(m) if vector else z, x.fxp, y.fxp, truncate)
 
     # ---- truncation ------------------------------------------------------------------------------------
@@ -403,8 +406,9 @@ class Semi2k:
         a, b = a.reshape(n), b.reshape(n)
         e, f = self._open("dot", x, a, y, b)
         # c + e.b + a.f (+ e.f at rank 0) = c + e.b + (a + e).f at rank 0: sums of products wrap mod 2^64
-        inner = resolve(c).reshape(1) + np.dot(e, b)      # arrays: numpy wraps them silently (scalars warn)
+        inner = np.dot(e, b).reshape(1)      # arrays: numpy wraps them silently (scalars warn)
         inner += np.dot(a + e if self.rank == 0 else a, f)
+        inner += resolve(c).reshape(1)       # last: a dealer's adjustment may still be on its way
         return inner
 
     def close(self) -> None:

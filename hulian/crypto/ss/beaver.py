@@ -30,18 +30,25 @@ def _check(field: int, buffers: Sequence[PrgBuffer], count: int, method: str) ->
             raise BeaverError(f"{method}: negative prg_count or size in {b}")
 
 
+def _check_seeds(seeds: Sequence[bytes]) -> None:
+    if not seeds:
+        raise BeaverError("no party's PRG seed: the session has no parties to deal for")
+
+
 def arith(seeds: Sequence[bytes], buffer: PrgBuffer) -> np.ndarray:
     """The value all parties' arithmetic shares of `buffer` add up to."""
-    total = np.zeros(buffer.size, dtype=ring.U64)
-    for seed in seeds:
+    _check_seeds(seeds)
+    total = stream(seeds[0], buffer.prg_count, buffer.size)
+    for seed in seeds[1:]:
         total += stream(seed, buffer.prg_count, buffer.size)
     return total
 
 
 def boolean(seeds: Sequence[bytes], buffer: PrgBuffer) -> np.ndarray:
     """The value all parties' boolean (XOR) shares of `buffer` add up to."""
-    total = np.zeros(buffer.size, dtype=ring.U64)
-    for seed in seeds:
+    _check_seeds(seeds)
+    total = stream(seeds[0], buffer.prg_count, buffer.size)
+    for seed in seeds[1:]:
         total ^= stream(seed, buffer.prg_count, buffer.size)
     return total
 

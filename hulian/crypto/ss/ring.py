@@ -6,8 +6,12 @@ an encode outside it is an error, never a wrapped number.
 """
 from __future__ import annotations
 
+import functools
+import os
+
 import numpy as np
 from numpy.typing import ArrayLike
+from threadpoolctl import ThreadpoolController
 
 RING_BITS = 64
 DEFAULT_FXP = 18
@@ -64,6 +68,12 @@ def arshift(x: np.ndarray, bits: int) -> np.ndarray:
 # float matmul of the stacked limbs (the (1, 1) pair weighs 2^44 = 2 * 2^43). Every partial sum stays below
 # 2^53, where float64 is exact, for an inner dimension of at most _BLOCK (3 * 2^43 * 128 < 2^53): longer ones
 # are summed block by block. about 2x numpy's integer matmul at 1000x100x1000 on this 2-core machine.
+#
+# BLAS threads: HULIAN_BLAS_THREADS (default 1) while these products run. OpenBLAS's threads spin while they
+# wait, and a party shares its cores with its own link threads and, on one machine, with its peer and the
+# dealer: measured on 2 cores with the three processes of bench/mpc.py, matmul 1000x100x1000 took 0.315 s
+# with OpenBLAS's default 2 threads per process and 0.180 s with 1. A party alone on many cores may raise it.
+BLAS_THREADS_ENV = "HULIAN_BLAS_THREADS"
 _OFFSETS = (0, 22, 43)
 _WIDTHS = (22, 21, 21)
 _BLOCK = 128
@@ -94,6 +104,17 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if m * k * n < _INTENSITY * (m * k + k * n + m * n):   # memory-bound (matrix-vector): limbs cost more
         return np.matmul(a, b)
     out = np.zeros((a.shape[0], b2.shape[1]), dtype=U64)
-    for start in range(0, a.shape[1], _BLOCK):
-        out += _matmul_block(a[:, start:start + _BLOCK], b2[start:start + _BLOCK])
+    with _blas().limit(limits=_blas_threads(), user_api="blas"):
+        for start in range(0, a.shape[1], _BLOCK):
+            out += _matmul_block(a[:, start:start + _BLOCK], b2[start:start + _BLOCK])
     return out.reshape(a.shape[0]) if b.ndim == 1 else out
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()   # finds the loaded BLAS once (~1 ms); a limit then costs ~7 us
+
+
+def _blas_threads() -> int:
+    configured = os.environ.get(BLAS_THREADS_ENV, "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else 1

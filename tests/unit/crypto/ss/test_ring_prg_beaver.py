@@ -122,3 +122,29 @@ def test_matmul_on_float_limbs_is_exact(shape: tuple[int, int, int]) -> None:
                  (np.full((m, k), 2 ** 64 - 1, dtype=U64), np.full((k, n), 2 ** 64 - 1, dtype=U64))):
         assert (ring.matmul(a, b) == np.matmul(a, b)).all()
     assert (ring.matmul(a, b[:, 0]) == np.matmul(a, b[:, 0])).all()
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(None, 1), ("2", 2), ("x", 1)])
+def test_matmul_runs_blas_on_the_configured_threads(configured: str | None, expected: int,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """HULIAN_BLAS_THREADS (default 1; nonsense falls back to it) while the limb products run, and the
+    process's own setting afterwards."""
+    if not ring._blas().select(user_api="blas").lib_controllers:
+        pytest.skip("numpy here has no BLAS threadpoolctl can see")
+    if configured is None:
+        monkeypatch.delenv(ring.BLAS_THREADS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(ring.BLAS_THREADS_ENV, configured)
+    seen: list[int] = []
+    block = ring._matmul_block
+
+    def recording(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        seen.append(ring._blas().select(user_api="blas").info()[0]["num_threads"])
+        return block(a, b)
+
+    monkeypatch.setattr(ring, "_matmul_block", recording)
+    before = ring._blas().select(user_api="blas").info()[0]["num_threads"]
+    a = np.arange(128 * 128, dtype=U64).reshape(128, 128)   # compute-bound: the BLAS path
+    assert (ring.matmul(a, a) == np.matmul(a, a)).all()
+    assert seen == [expected]
+    assert ring._blas().select(user_api="blas").info()[0]["num_threads"] == before
