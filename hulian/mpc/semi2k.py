@@ -4,8 +4,7 @@ x is held as x0 + x1 mod 2^64, one share per party. Linear operations are local;
 with a Beaver triple (a, b, c = ab) from the session's `Triples`: the parties open e = x - a and f = y - b
 (uniformly random to whoever sees them) and set z = c + e*b + f*a (+ e*f at rank 0).
 
-A product of two fixed-point values carries 2*fxp fraction bits and is truncated back, when its share is
-next used rather than at once (`AShare`: a product revealed straight away needs no truncation):
+A product of two fixed-point values carries 2*fxp fraction bits and is truncated back:
 - PRECISE (the default): exact for |x| < 2^62 in the ring, result within one unit in the last place (unbiased
   stochastic rounding). With a dealer: its TruncPr correlation (interconnection AdjustTruncPr), one opened
   word per element. Without (HE triples): x' = x + 2^62 has top bit 0, so with m_i the top bit of party i's
@@ -59,41 +58,14 @@ class Shares:
         return self.data.size
 
 
+@dataclass(eq=False)
 class AShare(Shares):
-    """This party's additive share of an array, and the fixed-point scale (fraction bits) it is encoded at.
+    """This party's additive share of an array, and the fixed-point scale (fraction bits) it is encoded at."""
 
-    A product's truncation is deferred: the share holds the product's words at fxp + owed fraction bits and
-    truncates them (a round with the peer, in the session's mode) the first time `data` is read. Revealing
-    reads the words as they are, so a product revealed at once is exact and costs no truncation at all; its
-    range is the one truncation needs anyway (|x| < 2^(63 - fxp - owed)). Both parties run the same program,
-    so both read `data` at the same point and the deferred round stays in step."""
-
-    def __init__(self, session: Semi2k, data: np.ndarray, fxp: int, owed: int = 0) -> None:
-        self.session, self._words, self.fxp, self.owed = session, data, fxp, owed
-
-    @property
-    def data(self) -> np.ndarray:
-        """The share's words at `fxp` fraction bits (running the owed truncation first, once)."""
-        if self.owed:
-            owed, self.owed = self.owed, 0
-            self._words = self.session.trunc(AShare(self.session, self._words, self.fxp + owed), owed)._words
-        return self._words
-
-    @property
-    def words(self) -> tuple[np.ndarray, int]:
-        """The words as held and their scale (fxp + owed), without truncating: what reveal opens."""
-        return self._words, self.fxp + self.owed
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._words.shape
-
-    @property
-    def size(self) -> int:
-        return self._words.size
+    fxp: int
 
     def __repr__(self) -> str:
-        return f"AShare(shape={self.shape}, fxp={self.fxp}, owed={self.owed})"   # the words are not shown
+        return f"AShare(shape={self.shape}, fxp={self.fxp})"   # the share's words are not shown
 
     def __add__(self, other: AShare | ArrayLike) -> AShare:
         return self.session.add(self, other)
@@ -225,13 +197,12 @@ class Semi2k:
         if to is not None:
             _check_rank(to, "to")
         topic = self.channel.topic("reveal")
-        words, fxp = x.words   # an owed truncation is not needed: the value is decoded at the words' scale
         if to is None or to != self.rank:
-            self.channel.send(topic, words)
+            self.channel.send(topic, x.data)
         if to is not None and to != self.rank:
             return None
-        total = words + self.channel.recv(topic, x.shape)
-        return ring.decode(total, fxp) if fxp else ring.signed(total)
+        total = x.data + self.channel.recv(topic, x.shape)
+        return ring.decode(total, x.fxp) if x.fxp else ring.signed(total)
 
     # ---- local -----------------------------------------------------------------------------------------
     def add(self, x: AShare, y: AShare | ArrayLike) -> AShare:
@@ -253,22 +224,16 @@ class Semi2k:
             arr = np.asarray(y)
             if arr.dtype.kind in "iub":
                 return self._share(x.data * arr.astype(np.int64).view(ring.U64), x.fxp)
-            words = x.data * ring.encode(arr, self.fxp)
-            return AShare(self, words, x.fxp, owed=self.fxp) if truncate else self._share(words, x.fxp + self.fxp)
+            z = self._share(x.data * ring.encode(arr, self.fxp), x.fxp + self.fxp)
+            return self.trunc(z, self.fxp) if truncate else z
         if x.shape != y.shape:
             raise MpcError(f"multiplying shares of shapes {x.shape} and {y.shape}; broadcast them first")
         xs, ys = x.data.reshape(-1), y.data.reshape(-1)
         out = np.empty_like(xs)
         for piece in pieces(xs.size):
             out[piece] = self._beaver(xs[piece], ys[piece])
-        return self._product(out.reshape(x.shape), x.fxp, y.fxp, truncate)
-
-    def _product(self, words: np.ndarray, x_fxp: int, y_fxp: int, truncate: bool) -> AShare:
-        """A product's share at x_fxp + y_fxp fraction bits; with `truncate` (and two fixed-point factors) at
-        x's scale with the truncation by y_fxp owed, run when the words are next used (AShare)."""
-        if truncate and x_fxp and y_fxp:
-            return AShare(self, words, x_fxp, owed=y_fxp)
-        return self._share(words, x_fxp + y_fxp)
+        z = self._share(out.reshape(x.shape), x.fxp + y.fxp)
+        return self.trunc(z, y.fxp) if truncate and x.fxp and y.fxp else z
 
     def _open(self, step: str, x: np.ndarray, a: np.ndarray, y: np.ndarray, b: np.ndarray) -> tuple[np.ndarray,
                                                                                                  np.ndarray]:
@@ -304,7 +269,8 @@ class Semi2k:
             if self.rank == 0:
                 z += e * e
             out[piece] = z
-        return self._product(out.reshape(x.shape), x.fxp, x.fxp, truncate)
+        z = self._share(out.reshape(x.shape), 2 * x.fxp)
+        return self.trunc(z, x.fxp) if truncate and x.fxp else z
 
     @counted
     def matmul(self, x: AShare, y: AShare, truncate: bool = True) -> AShare:
@@ -321,16 +287,15 @@ class Semi2k:
         z = ring.matmul(e, b)
         z += ring.matmul(a + e if self.rank == 0 else a, f)
         z += resolve(c).reshape(z.shape)
-        return self._product(z.reshape(m) if vector else z, x.fxp, y.fxp, truncate)
+        z = self._share(z.reshape(m) if vector else z, x.fxp + y.fxp)
+        return self.trunc(z, y.fxp) if truncate and x.fxp and y.fxp else z
 
     # ---- truncation ------------------------------------------------------------------------------------
     @counted
     def trunc(self, x: AShare, bits: int | None = None, mode: str | None = None) -> AShare:
-        """x / 2^bits (bits = x's surplus over the session's fxp by default) in the session's mode; a truncation
-        x owes (a product's) runs first, so trunc(x) is x at the session's scale now."""
+        """x / 2^bits (bits = x's surplus over the session's fxp by default) in the session's mode."""
         bits = x.fxp - self.fxp if bits is None else bits
         if bits <= 0:
-            x.data   # noqa: B018 -- reading the words runs the owed truncation
             return x
         if (mode or self.trunc_mode) == PROBABILISTIC:
             if self.rank == 0:

@@ -126,40 +126,11 @@ def test_chunked_inputs_match_unchunked(monkeypatch: pytest.MonkeyPatch) -> None
         a = m.share(x if m.rank == 0 else None, owner=0)
         b = m.share(y if m.rank == 1 else None, owner=1)
         product = m.mul(a, b)
-        costs = [m.last]
-        settled = m.trunc(product)   # the owed truncation, now
-        costs.append(m.last)
-        return m.reveal(settled), costs
-    (prod, _), (_, costs) = run_pair(body)   # rank 1: no dealer calls in its count
+        last = m.last
+        return m.reveal(product), last
+    (prod, _), (_, last) = run_pair(body)   # rank 1: no dealer calls in its count
     assert (np.abs(prod - x * y) <= _bound(x, y)).all()
-    assert [c.rounds_sent for c in costs] == [-(-1000 // 64)] * 2   # a product, then its truncation, per piece
-
-
-def test_a_product_truncates_when_next_used_and_not_at_all_when_revealed(source: str) -> None:
-    """mul/matmul owe their truncation: revealing the product opens it at 2 fxp bits (exact, no truncation
-    round); any other use (here another product) truncates it first, once, in step at both parties."""
-    x, y = _inputs(300, 100.0)
-    mx, my = rng.normal(size=(20, 30)) * 10, rng.normal(size=(30, 15)) * 10
-
-    def body(m: semi2k.Semi2k):
-        a = m.share(x if m.rank == 0 else None, owner=0)
-        b = m.share(y if m.rank == 1 else None, owner=1)
-        p = m.mul(a, b)
-        owed = p.owed
-        exact = m.reveal(p)
-        reveal_rounds = m.last.rounds_sent
-        before = m.stats.copy()
-        again = m.reveal(p * b)          # p truncated (one round), then a product (one round), then revealed
-        chained = (m.stats - before).rounds_sent
-        q = m.share(mx if m.rank == 0 else None, owner=0) @ m.share(my if m.rank == 1 else None, owner=1)
-        return exact, owed, reveal_rounds, again, p.owed, chained, m.reveal(q), q.owed
-    (exact, owed, _, again, owed_after, _, q, q_owed), rank1 = run_with(source, body)
-    assert owed == 18 and owed_after == 0 and q_owed == 18
-    if source == "dealer":   # rank 1 talks to no dealer and the dealer's triples cost the parties no round
-        assert rank1[2] == 1 and rank1[5] == 3
-    assert np.abs(exact - x * y).max() <= 2.0 ** -18 * (np.abs(x) + np.abs(y)).max()   # encoding error only
-    assert (np.abs(again - x * y * y) <= _bound(x * y, y) * (1 + np.abs(y))).all()
-    assert np.abs(q - mx @ my).max() <= 2.0 ** -18 * 30 * 2 * np.abs(mx).max() * np.abs(my).max()
+    assert last.rounds_sent == 2 * -(-1000 // 64)    # a product and its truncation per piece of 64
 
 
 def test_counters_per_call() -> None:
@@ -171,12 +142,13 @@ def test_counters_per_call() -> None:
         m.mul(a, b)
         return m.last
     adjuster, other = run_pair(body)
-    # one Beaver product (e, f: 2 x 1000 words); its truncation is owed, not run (nothing used the product)
-    assert other == Traffic(rounds_sent=1, rounds_received=1, messages_sent=1, messages_received=1,
-                            bytes_sent=16000, bytes_received=16000)
-    # rank 0 also asked the dealer once: its request out, the product's adjustment in (1000 words)
-    assert adjuster.rounds_sent == adjuster.rounds_received == 2
-    assert 16000 + 8000 < adjuster.bytes_received < 16000 + 8000 + 100
+    # one Beaver product (e, f: 2 x 1000 words) and the precise truncation's opening (1000 words)
+    assert other == Traffic(rounds_sent=2, rounds_received=2, messages_sent=2, messages_received=2,
+                            bytes_sent=24000, bytes_received=24000)
+    # rank 0 also asked the dealer twice: its requests out, the adjustments in (1000 words for the product,
+    # 2 x 1000 for TruncPr)
+    assert adjuster.rounds_sent == adjuster.rounds_received == 4
+    assert 24000 + 3 * 8000 < adjuster.bytes_received < 24000 + 3 * 8000 + 100
 
 
 def test_input_outside_the_range_is_refused_with_the_fix() -> None:
@@ -304,7 +276,7 @@ def test_truncation_after_a_public_product_is_unbiased(source: str) -> None:
     x = np.full(400, 3 * ULP)   # x / 2 = 1.5 ulp: rounds to 1 or 2 ulp, each about half the time
 
     def body(m: semi2k.Semi2k):
-        return m.reveal(m.trunc(m.mul(m.share(x if m.rank == 0 else None, owner=0), 0.5)))
+        return m.reveal(m.mul(m.share(x if m.rank == 0 else None, owner=0), 0.5))
     got, _ = run_with(source, body)
     ups = (got > 1.5 * ULP).mean()
     assert set(np.round(got / ULP).tolist()) <= {1.0, 2.0} and 0.35 < ups < 0.65
