@@ -10,8 +10,9 @@ from setuptools import Extension, setup
 setup(ext_modules=[Extension(
     "hulian.crypto.he._batch",
     sources=["hulian/crypto/he/_batch.c"],
-    include_dirs=[str(Path(gmpy2.__file__).parent)],
     libraries=["gmp"],
-    extra_compile_args=["-O2", "-pthread"],
+    # gmpy2's directory after the system's: gmpy2.h from it, but gmp.h (and mpfr.h where installed) from the
+    # system, the headers of the GMP this module links
+    extra_compile_args=["-O2", "-pthread", "-idirafter", str(Path(gmpy2.__file__).parent)],
     extra_link_args=["-pthread"],
 )])

@@ -140,7 +140,9 @@ class HeTriples:
         return a, b, c
 
     def close(self) -> None:
-        """Nothing to stop: the keys go with the object, worker processes are the caller's or shared."""
+        """Nothing to stop: worker processes are the caller's or the process's shared HE pool, whose workers
+        keep this source's keys (secret key included, never written anywhere) among their KEPT_KEYS most
+        recent until newer keys or the process's exit push them out."""
 
     release = close   # nothing is sent either way
 

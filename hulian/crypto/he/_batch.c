@@ -14,9 +14,9 @@
  *   mbx_exp_many  general exponentiation: crypto_mb's mbx_exp_mb8 over groups of 8 lanes (mbx.py's rows).
  *
  * mulmod_many's results are created through gmpy2's C API (gmpy2.h) while the GIL is held; the threads
- * only write into their own, not yet shared, results. GMP is the system's (libgmp-dev); gmpy2's bundled
- * copy and this one both allocate with malloc (gmpy2 sets no memory functions), so an mpz from either is
- * valid in the other.
+ * only write into their own, not yet shared, results. GMP is the system's (libgmp-dev, its header first:
+ * setup.py puts gmpy2's bundled headers after it); gmpy2's bundled copy and this one both allocate with
+ * malloc (gmpy2 sets no memory functions), so an mpz from either is valid in the other.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -26,6 +26,10 @@
 #include <string.h>
 #include <gmp.h>
 #include "gmpy2.h"
+
+#if __GNU_MP_VERSION < 6 || (__GNU_MP_VERSION == 6 && __GNU_MP_VERSION_MINOR < 2)
+#error "GMP 6.2 or newer is needed: gmpy2's integers are lazily allocated (mpz_init allocates nothing since 6.2)"
+#endif
 
 #define MAX_THREADS 64
 #define LANES 8
@@ -82,11 +86,13 @@ typedef struct {
 
 static void mulmod_slice(void *ctx, Py_ssize_t lo, Py_ssize_t hi) {
     MulMod *c = (MulMod *)ctx;
+    mpz_t product; /* this thread's: a result keeps only the residue's size, not the product's */
+    mpz_init2(product, 2 * mpz_sizeinbase(c->m, 2) + 64);
     for (Py_ssize_t i = lo; i < hi; i++) {
-        mpz_ptr r = MPZ(c->out[i]);
-        mpz_mul(r, MPZ(c->a[i]), MPZ(c->b[i]));
-        mpz_tdiv_r(r, r, c->m);
+        mpz_mul(product, MPZ(c->a[i]), MPZ(c->b[i]));
+        mpz_tdiv_r(MPZ(c->out[i]), product, c->m);
     }
+    mpz_clear(product);
 }
 
 /* A list of our own holding gmpy2 integers: Python ints are converted, anything else or a negative refused.
@@ -143,12 +149,12 @@ static PyObject *mulmod_many(PyObject *self, PyObject *args) {
     }
     if (!(out = PyList_New(n)))
         goto fail;
-    mp_bitcnt_t product_bits = 2 * mpz_sizeinbase(MPZ(m_obj), 2) + 64;
+    mp_bitcnt_t residue_bits = mpz_sizeinbase(MPZ(m_obj), 2);
     for (Py_ssize_t i = 0; i < n; i++) {
         MPZ_Object *r = GMPy_MPZ_New(NULL);
         if (!r)
             goto fail;
-        mpz_realloc2(r->z, product_bits); /* room for the product: the threads never allocate */
+        mpz_realloc2(r->z, residue_bits); /* room for the residue: the threads do not allocate per item */
         PyList_SET_ITEM(out, i, (PyObject *)r);
     }
     MulMod ctx = {((PyListObject *)a)->ob_item, ((PyListObject *)b)->ob_item, ((PyListObject *)out)->ob_item,
@@ -282,7 +288,7 @@ static void exp_slice(void *ctx, Py_ssize_t lo, Py_ssize_t hi) {
     for (Py_ssize_t g = lo; g < hi; g++)
         c->status[g] = work ? c->exp(c->out + LANES * g, c->base + LANES * g, c->exps + LANES * g,
                                      (int)c->exp_bits[g], c->mod, c->mod_bits, work, c->work_len)
-                            : 0xFFu; /* no memory: every lane of the group reported failed */
+                            : 0xFFFFFFFFu; /* no memory: every lane of the group reported failed */
     free(work);
 }
 

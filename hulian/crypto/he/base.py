@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import gmpy2
 
 from hulian.crypto.he import _batch  # built by `pip install -e .` (setup.py)
+from hulian.engine.pool import default_workers
 
 Ciphertext = gmpy2.mpz
 THREADS_ENV = "HULIAN_THREADS"  # threads of the native batch loops; worker processes run with 1
@@ -22,7 +23,7 @@ THREADS_ENV = "HULIAN_THREADS"  # threads of the native batch loops; worker proc
 def native_threads() -> int:
     """Threads for one native batch loop (`_batch`): HULIAN_THREADS, else every core this process may use."""
     configured = os.environ.get(THREADS_ENV, "")
-    return int(configured) if configured.isdigit() and int(configured) > 0 else len(os.sched_getaffinity(0))
+    return int(configured) if configured.isdigit() and int(configured) > 0 else default_workers()
 
 
 class HeError(ValueError):

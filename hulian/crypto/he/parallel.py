@@ -47,17 +47,20 @@ def shared_pool() -> ProcessPoolExecutor:
         if _shared is None:
             stack = contextlib.ExitStack()
             _shared = stack.enter_context(worker_pool(None)), stack
-            atexit.register(stack.close)
         return _shared[0]
 
 
-def _drop_shared(pool: ProcessPoolExecutor) -> None:
-    """Forget a broken shared pool (a worker died), so that the next batch starts a new one."""
+def _drop_shared(pool: ProcessPoolExecutor | None = None) -> None:
+    """Stop the shared pool (only if it is still `pool`, when given: a broken one whose worker died), so that
+    the next large batch starts a new one. Also what runs at exit."""
     global _shared
     with _SHARED_LOCK:
-        if _shared is not None and _shared[0] is pool:
+        if _shared is not None and (pool is None or _shared[0] is pool):
             _shared[1].close()
             _shared = None
+
+
+atexit.register(_drop_shared)
 
 
 def encrypt_many(key: Any, plaintexts: Sequence[int], pool: ProcessPoolExecutor | None = None) -> list[Ciphertext]:

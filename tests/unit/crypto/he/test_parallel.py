@@ -35,11 +35,14 @@ def test_a_dead_worker_costs_a_new_pool_not_the_batch(paillier_sk: PaillierSecre
     assert parallel.decrypt_many(paillier_sk, cts) == ms
 
 
-def test_a_worker_keeps_only_its_most_recent_keys() -> None:
-    keys = [generate_paillier(512, allow_insecure_keys=True) for _ in range(parallel.KEPT_KEYS + 2)]
+def test_a_worker_keeps_only_its_most_recently_used_keys() -> None:
+    keys = [generate_paillier(512, allow_insecure_keys=True) for _ in range(parallel.KEPT_KEYS + 3)]
     parallel._KEYS.clear()
-    for sk in keys:   # as a worker runs slices: the key with its tables stays until KEPT_KEYS newer ones came
+    kept = parallel.KEPT_KEYS
+    # as a worker runs slices: the key with its tables stays until KEPT_KEYS other keys were used after it
+    order = [*range(kept + 2), 2, kept + 2]   # key 2 used again before the last new key: it stays, 3 goes
+    for i in order:
         packed = parallel._pack([1, 2], 8)
-        out = parallel._unpack(*parallel._run("encrypt_many", sk.public, packed))
-        assert sk.decrypt_many(out) == [1, 2]
-    assert [k for _, k in parallel._KEYS] == [sk.public for sk in keys[-parallel.KEPT_KEYS:]]
+        out = parallel._unpack(*parallel._run("encrypt_many", keys[i].public, packed))
+        assert keys[i].decrypt_many(out) == [1, 2]
+    assert [k for _, k in parallel._KEYS] == [keys[i].public for i in [*range(4, kept + 2), 2, kept + 2]]
