@@ -71,8 +71,9 @@ def arshift(x: np.ndarray, bits: int) -> np.ndarray:
 #
 # BLAS threads: HULIAN_BLAS_THREADS (default 1) while these products run. OpenBLAS's threads spin while they
 # wait, and a party shares its cores with its own link threads and, on one machine, with its peer and the
-# dealer: measured on 2 cores with the three processes of bench/mpc.py, matmul 1000x100x1000 took 0.315 s
-# with OpenBLAS's default 2 threads per process and 0.180 s with 1. A party alone on many cores may raise it.
+# dealer: measured on 2 cores with the three processes of bench/mpc.py, matmul 1000x100x1000 took 0.438 s
+# with OpenBLAS's default 2 threads per process and 0.313 s with 1 (0.315 and 0.180 s without its
+# truncation). A party alone on many cores may raise it.
 BLAS_THREADS_ENV = "HULIAN_BLAS_THREADS"
 _OFFSETS = (0, 22, 43)
 _WIDTHS = (22, 21, 21)
