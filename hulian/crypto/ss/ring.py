@@ -100,15 +100,14 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, dtype=U64), np.asarray(b, dtype=U64)
     if a.ndim != 2 or b.ndim not in (1, 2) or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not chain (a matrix times a matrix or vector)")
-    b2 = b.reshape(b.shape[0], b.shape[1] if b.ndim == 2 else 1)
-    m, k, n = a.shape[0], a.shape[1], b2.shape[1]
-    if m * k * n < _INTENSITY * (m * k + k * n + m * n):   # memory-bound (matrix-vector): limbs cost more
+    (m, k), n = a.shape, b.shape[-1]
+    if b.ndim == 1 or m * k * n < _INTENSITY * (m * k + k * n + m * n):   # memory-bound: limbs cost more
         return np.matmul(a, b)
-    out = np.zeros((a.shape[0], b2.shape[1]), dtype=U64)
+    out = np.zeros((m, n), dtype=U64)
     with _blas().limit(limits=_blas_threads(), user_api="blas"):
-        for start in range(0, a.shape[1], _BLOCK):
-            out += _matmul_block(a[:, start:start + _BLOCK], b2[start:start + _BLOCK])
-    return out.reshape(a.shape[0]) if b.ndim == 1 else out
+        for start in range(0, k, _BLOCK):
+            out += _matmul_block(a[:, start:start + _BLOCK], b[start:start + _BLOCK])
+    return out
 
 
 @functools.cache

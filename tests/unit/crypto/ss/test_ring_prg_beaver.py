@@ -113,14 +113,20 @@ def test_dealer_refuses_other_fields_and_shapes(field: int) -> None:
 
 
 @pytest.mark.parametrize("shape", [(40, 300, 40), (64, 128, 64), (33, 129, 70), (200, 40, 1)])
-def test_matmul_on_float_limbs_is_exact(shape: tuple[int, int, int]) -> None:
+def test_matmul_on_float_limbs_is_exact(shape: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     """The BLAS path (limbs, blocks of 128 along the inner dimension) against numpy's wrapping integer
-    matmul, on random words and on the largest word everywhere (the partial sums' worst case)."""
+    matmul, on random words and on the largest word everywhere (the partial sums' worst case). Every matrix
+    shape is sent down the limb path here (these small ones would otherwise count as memory-bound)."""
+    monkeypatch.setattr(ring, "_INTENSITY", 0)
+    blocks = []
+    block = ring._matmul_block
+    monkeypatch.setattr(ring, "_matmul_block", lambda a, b: blocks.append(a.shape[1]) or block(a, b))
     m, k, n = shape
     rng = np.random.default_rng(k)
     for a, b in ((rng.integers(0, 2 ** 64, size=(m, k), dtype=U64), rng.integers(0, 2 ** 64, size=(k, n), dtype=U64)),
                  (np.full((m, k), 2 ** 64 - 1, dtype=U64), np.full((k, n), 2 ** 64 - 1, dtype=U64))):
         assert (ring.matmul(a, b) == np.matmul(a, b)).all()
+    assert blocks == [min(128, k - s) for s in range(0, k, 128)] * 2   # the limb path ran, block by block
     assert (ring.matmul(a, b[:, 0]) == np.matmul(a, b[:, 0])).all()
 
 
