@@ -21,6 +21,7 @@ from typing import Any
 
 CHECK_INTERVAL = 0.2  # seconds between `check` calls while a result is awaited
 PARENT_CHECK_INTERVAL = 1.0  # seconds between a worker's checks that its parent is alive
+THREADS_ENV = "HULIAN_THREADS"  # threads of one native compute loop; a pool's workers run with 1
 
 
 def default_workers() -> int:
@@ -29,6 +30,12 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def threads_from_env(name: str, default: int) -> int:
+    """The thread count the environment variable `name` sets (a positive integer), else `default`."""
+    configured = os.environ.get(name, "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else default
 
 
 @contextlib.contextmanager
@@ -49,7 +56,7 @@ def worker_pool(workers: int | None, initializer: Callable[..., None] | None = N
 def _init_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     """In each worker: follow the parent out (its queues' pipes never close, since the worker holds both
     ends), then the caller's initializer. Native batch loops run one thread here: the pool spreads the cores."""
-    os.environ["HULIAN_THREADS"] = "1"
+    os.environ[THREADS_ENV] = "1"
     threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     if initializer is not None:
         initializer(*initargs)

@@ -7,23 +7,18 @@ processes; the single-value methods are for tests and small work.
 """
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import gmpy2
 
 from hulian.crypto.he import _batch  # built by `pip install -e .` (setup.py)
-from hulian.engine.pool import default_workers
+from hulian.engine.pool import THREADS_ENV, default_workers, threads_from_env
 
 Ciphertext = gmpy2.mpz
-THREADS_ENV = "HULIAN_THREADS"  # threads of the native batch loops; worker processes run with 1
-
-
 def native_threads() -> int:
     """Threads for one native batch loop (`_batch`): HULIAN_THREADS, else every core this process may use."""
-    configured = os.environ.get(THREADS_ENV, "")
-    return int(configured) if configured.isdigit() and int(configured) > 0 else default_workers()
+    return threads_from_env(THREADS_ENV, default_workers())
 
 
 class HeError(ValueError):

@@ -7,11 +7,12 @@ an encode outside it is an error, never a wrapped number.
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 from numpy.typing import ArrayLike
 from threadpoolctl import ThreadpoolController
+
+from hulian.engine.pool import threads_from_env
 
 RING_BITS = 64
 DEFAULT_FXP = 18
@@ -104,7 +105,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if b.ndim == 1 or m * k * n < _INTENSITY * (m * k + k * n + m * n):   # memory-bound: limbs cost more
         return np.matmul(a, b)
     out = np.zeros((m, n), dtype=U64)
-    with _blas().limit(limits=_blas_threads(), user_api="blas"):
+    with _blas().limit(limits=threads_from_env(BLAS_THREADS_ENV, 1), user_api="blas"):
         for start in range(0, k, _BLOCK):
             out += _matmul_block(a[:, start:start + _BLOCK], b[start:start + _BLOCK])
     return out
@@ -114,7 +115,3 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _blas() -> ThreadpoolController:
     return ThreadpoolController()   # finds the loaded BLAS once (~1 ms); a limit then costs ~7 us
 
-
-def _blas_threads() -> int:
-    configured = os.environ.get(BLAS_THREADS_ENV, "")
-    return int(configured) if configured.isdigit() and int(configured) > 0 else 1
