@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hulian.federation import FederationTimeout, LinkFederation, Party, Scope
+from hulian.federation import FederationError, FederationTimeout, LinkFederation, Party, Scope
 from hulian.node.cluster import free_ports
 from hulian.sdk import Data, ParameterError, TaskContext, component, param
 from hulian.sdk.params import describe, parse
@@ -82,10 +82,16 @@ def test_link_federation_over_grpc() -> None:
             if rank == 0:
                 fed.send(other, root, "first", b"1")
                 fed.send(other, root.sub("s"), "second", b"2")
+                link.send(1, (5).to_bytes(4, "little") + b"ab")           # no frame: topic cut short
+                link.send(1, (2).to_bytes(4, "little") + b"\xff\xfe")     # a topic that is not UTF-8
                 out["reply"] = fed.recv(other, root, "reply", 20)
             else:
                 out["second"] = fed.recv(other, root.sub("s"), "second", 20)  # set aside "first" meanwhile
                 out["first"] = fed.recv(other, root, "first", 20)
+                out["left aside"] = dict(fed._waiting)   # a drained topic keeps no queue
+                for expected in ("is no topic frame", "not UTF-8"):
+                    with pytest.raises(FederationError, match=f"guest.0 sent .*{expected}"):
+                        fed.recv(other, root, "reply?", 20)
                 fed.send(other, root, "reply", b"ok")
         finally:
             fed.close()
@@ -95,7 +101,7 @@ def test_link_federation_over_grpc() -> None:
         t.start()
     for t in threads:
         t.join(60)
-    assert out == {"second": b"2", "first": b"1", "reply": b"ok"}
+    assert out == {"second": b"2", "first": b"1", "left aside": {}, "reply": b"ok"}
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,14 @@ def _both(c0: SessionConfig, c1: SessionConfig) -> list[BaseException | None]:
         channel = PeerChannel(MemoryFederation(hub, me, [GUEST, HOST]), SCOPE, peer, 5, Traffic())
         try:
             negotiate(channel, rank, config)
-        except MpcError as e:
+        except BaseException as e:   # any failure is an outcome: a crash or a timeout must not read as agreement
             outcome[rank] = e
     threads = [threading.Thread(target=run, args=(r, c)) for r, c in ((0, c0), (1, c1))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
+    assert not any(t.is_alive() for t in threads), "a party is still negotiating after 10 s"
     return outcome
 
 

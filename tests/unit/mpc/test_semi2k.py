@@ -250,8 +250,10 @@ def test_the_dealer_refuses_a_session_it_does_not_serve() -> None:
 def test_a_silent_peer_times_out() -> None:
     hub = MemoryHub()
     fed = MemoryFederation(hub, GUEST, [GUEST, HOST, ARBITER])
-    with pytest.raises(FederationTimeout):   # no dealer answers CreateSession
+    with pytest.raises(FederationTimeout):   # no peer answers the handshake
         open_session(fed, SCOPE, [GUEST, HOST], dealer_party=ARBITER, timeout=0.5)
+    with pytest.raises(FederationTimeout):   # no dealer answers CreateSession
+        DealerTriples(fed, SCOPE, ARBITER, 0, 2, "task:semi2k", 0.5, Traffic())
 
 
 def test_numpy_operands_on_the_left_and_ranks_checked(source: str) -> None:

@@ -62,6 +62,7 @@ def test_edge_values() -> None:
     assert mbx.powmod_many(bases, exps, m) == _expected(bases, exps, m)
 
 
+@needs_ifma   # the gmpy2 fallback has no threads to split over
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
 def test_mixed_exponent_lengths_keep_their_order_over_threads(threads: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Groups of 8 split over native threads (uneven splits too), each call its own exponent length."""

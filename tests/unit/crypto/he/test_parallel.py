@@ -14,11 +14,14 @@ from hulian.crypto.he.paillier import PaillierSecretKey, generate_paillier
 def test_large_batches_share_one_pool_across_calls(paillier_sk: PaillierSecretKey,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parallel, "PARALLEL_MIN", 16)
+    used = []
+    original = parallel._map
+    monkeypatch.setattr(parallel, "_map", lambda pool, *args: used.append(pool) or original(pool, *args))
     ms = list(range(40))
     first = parallel.encrypt_many(paillier_sk.public, ms)
-    pool = parallel.shared_pool()
     assert parallel.decrypt_many(paillier_sk, first) == ms
-    assert parallel.shared_pool() is pool
+    pool = parallel.shared_pool()
+    assert used == [pool, pool]   # both batches, in the one shared pool (not a pool each)
     assert pool._processes, "the batches ran in worker processes"
 
 
