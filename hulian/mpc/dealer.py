@@ -135,9 +135,6 @@ class DealerTriples:
             session_id=self.session_id, prg_inputs=_meta(metas), field=beaver.FIELD_64, bits=bits), [low, top])
         return r, low_later, top_later
 
-    def release(self) -> None:
-        """Nothing local to free: the seed goes with the object (the dealer times the session out)."""
-
     def close(self) -> None:
         self._check(self._call("DeleteSession", pb.DeleteSessionRequest(session_id=self.session_id),
                                pb.DeleteSessionResponse), "DeleteSession")

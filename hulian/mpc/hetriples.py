@@ -144,8 +144,6 @@ class HeTriples:
         keep this source's keys (secret key included, never written anywhere) among their KEPT_KEYS most
         recent until newer keys or the process's exit push them out."""
 
-    release = close   # nothing is sent either way
-
     # ---- cross terms --------------------------------------------------------------------------------
     def _mul_cross(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Shares of a0*b1 + b0*a1 for one batch: the key holder's (a, b) against the masker's (b, a)."""

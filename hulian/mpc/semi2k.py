@@ -279,15 +279,8 @@ class Semi2k:
             raise MpcError(f"matmul of shapes {x.shape} and {y.shape}: a matrix times a matrix or vector")
         vector = y.data.ndim == 1
         yd = y.data.reshape(y.shape[0], -1)
-        m, k, n = x.shape[0], x.shape[1], yd.shape[1]
-        a, b, c = self.triples.dot(m, k, n)
-        e, f = self._open("matmul", x.data, a, yd, b)
-        # c + e b + a f (+ e f at rank 0), as two products: rank 0 folds e f into (a + e) f. c comes last: a
-        # dealer's adjustment is still on its way while the products are computed
-        z = ring.matmul(e, b)
-        z += ring.matmul(a + e if self.rank == 0 else a, f)
-        z += resolve(c).reshape(z.shape)
-        z = self._share(z.reshape(m) if vector else z, x.fxp + y.fxp)
+        z = self._beaver_matmul("matmul", x.data, yd)
+        z = self._share(z.reshape(x.shape[0]) if vector else z, x.fxp + y.fxp)
         return self.trunc(z, y.fxp) if truncate and x.fxp and y.fxp else z
 
     # ---- truncation ------------------------------------------------------------------------------------
@@ -353,7 +346,7 @@ class Semi2k:
         xs, ys = x.data.reshape(-1), y.data.reshape(-1)
         total = np.zeros(1, dtype=ring.U64)
         for piece in pieces(xs.size):
-            total += self._inner(xs[piece], ys[piece])
+            total += self._beaver_matmul("dot", xs[piece].reshape(1, -1), ys[piece].reshape(-1, 1)).reshape(1)
         z = self._share(total, x.fxp + y.fxp)
         return self.trunc(z, y.fxp if x.fxp and y.fxp else 0).reshape(())
 
@@ -365,16 +358,16 @@ class Semi2k:
         squares = self.square(x - y, truncate=False).sum()
         return self.trunc(squares.reshape(1)).reshape(())
 
-    def _inner(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        n = x.size
-        a, b, c = self.triples.dot(1, n, 1)
-        a, b = a.reshape(n), b.reshape(n)
-        e, f = self._open("dot", x, a, y, b)
-        # c + e.b + a.f (+ e.f at rank 0) = c + e.b + (a + e).f at rank 0: sums of products wrap mod 2^64
-        inner = np.dot(e, b).reshape(1)      # arrays: numpy wraps them silently (scalars warn)
-        inner += np.dot(a + e if self.rank == 0 else a, f)
-        inner += resolve(c).reshape(1)       # last: a dealer's adjustment may still be on its way
-        return inner
+    def _beaver_matmul(self, step: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """This party's share of x @ y (m x k and k x n share words) with a dot triple: one round."""
+        a, b, c = self.triples.dot(x.shape[0], x.shape[1], y.shape[1])
+        e, f = self._open(step, x, a, y, b)
+        # c + e b + a f (+ e f at rank 0), as two products: rank 0 folds e f into (a + e) f. c comes last: a
+        # dealer's adjustment is still on its way while the products are computed
+        z = ring.matmul(e, b)
+        z += ring.matmul(a + e if self.rank == 0 else a, f)
+        z += resolve(c).reshape(z.shape)
+        return z
 
     def close(self) -> None:
         """End the triple source's session (the dealer stops serving once both parties closed); once."""
@@ -388,6 +381,5 @@ class Semi2k:
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
             self.close()
-        else:   # the peer or the dealer may be gone: free what is local, wait for no one
+        else:   # the peer or the dealer may be gone: wait for no one (nothing local needs freeing)
             self._closed = True
-            self.triples.release()

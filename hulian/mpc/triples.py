@@ -39,6 +39,3 @@ class Triples(Protocol):
 
     def close(self) -> None:
         """End the source's session (the dealer forgets this party's seed)."""
-
-    def release(self) -> None:
-        """After a failure: free local resources (worker processes) without a message to anyone."""

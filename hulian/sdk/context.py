@@ -149,7 +149,7 @@ class TaskContext:
     @property
     def mpc(self) -> MpcContext:
         """Secret sharing between two compute parties: sessions, the dealer, counters (docs/mpc.md)."""
-        return MpcContext(self.federation, self.scope, self.timeout, self._mpc_stats, self._mpc_opened)
+        return MpcContext(self, self._mpc_stats, self._mpc_opened)
 
     # ---- data -------------------------------------------------------------------------------------------
     def input(self, name: str) -> TableInput:
