@@ -1,8 +1,8 @@
 """encrypt_many / decrypt_many / rerandomize_many spread over worker processes when the batch is large.
 
-Any scheme fits: a task carries a pickle-able key (a public key pickles as its numbers, a secret key as its
-primes, both rebuilt in the worker) and a slice of the batch; each worker keeps the keys it has seen, so a
-fixed-base table is built once per worker and key, not once per slice. Below PARALLEL_MIN items the work runs
+Any scheme fits: a task carries a pickle-able key (its numbers, without its tables, which a worker builds on
+first use) and a slice of the batch; each worker keeps the keys it has used recently, so a fixed-base table is
+built once per worker and key, not once per slice. Below PARALLEL_MIN items the work runs
 here, since starting "spawn" workers (~0.5 s each) and building their tables (~0.2 s) would cost more than it
 saves. A caller may pass its own pool (`hulian.engine.pool.worker_pool`); without one, large batches share
 this process's pool (`shared_pool`), started on first need and kept until exit, so that the start and the
