@@ -16,7 +16,7 @@ HE_EXT_PROTO := hulian/wire/he_ext.proto
 # hulian's extension of the semi2k handshake (the dealer-free triple source; docs/mpc.md).
 MPC_EXT_PROTO := hulian/wire/mpc_ext.proto
 
-$(STAMP): pyproject.toml setup.py hulian/crypto/he/_batch.c
+$(STAMP): pyproject.toml setup.py hulian/crypto/he/_batch.c hulian/crypto/ss/_ring.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -76,8 +76,11 @@ TRIPLES = ("dealer", "he")
 
 # ---- one party (a subprocess of the driver) --------------------------------------------------------------
 def party(args: argparse.Namespace) -> dict:
+    from hulian.core import allocator
     from hulian.federation import LinkFederation, Party, Scope
     from hulian.mpc.session import deal, open_session
+
+    allocator.tune()   # as hulian.sdk.runner tunes a component's process
     from hulian.transport.iclink import GrpcLink, LinkOptions
 
     names = [ARBITER, GUEST, HOST] if args.triples == "dealer" else [GUEST, HOST]

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 
+from hulian.core import allocator
 from hulian.data.storage import open_storage
 from hulian.federation import FederationError
 from hulian.federation.ptp import NodeSession, PtpFederation
@@ -76,6 +77,7 @@ def run(component: Component, environ: Mapping[str, str] = os.environ) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ctx = None
     try:
+        allocator.tune(environ)
         ctx = context_for(ComponentEnv.read(environ))
         report = component(ctx)
         ctx.reporter.flush()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hulian.crypto.ss import beaver, ring
+from hulian.crypto.ss import _ring, beaver, ring
 from hulian.crypto.ss.prg import Prg, PrgBuffer, blocks, stream
 
 U64 = np.uint64
@@ -112,45 +112,40 @@ def test_dealer_refuses_other_fields_and_shapes(field: int) -> None:
             beaver.adjust_mul([bytes(16)], metas, field)
 
 
-@pytest.mark.parametrize("shape", [(40, 300, 40), (64, 128, 64), (33, 129, 70), (200, 40, 1)])
-def test_matmul_on_float_limbs_is_exact(shape: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The BLAS path (limbs, blocks of 128 along the inner dimension) against numpy's wrapping integer
-    matmul, on random words and on the largest word everywhere (the partial sums' worst case). Every matrix
-    shape is sent down the limb path here (these small ones would otherwise count as memory-bound)."""
-    monkeypatch.setattr(ring, "_INTENSITY", 0)
-    blocks = []
-    block = ring._matmul_block
-    monkeypatch.setattr(ring, "_matmul_block", lambda a, b: blocks.append(a.shape[1]) or block(a, b))
+KERNELS = ["scalar"] + (["avx2"] if _ring.KERNEL == "avx2" else [])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("shape", [(40, 300, 40), (64, 600, 64), (33, 129, 70), (3, 5, 7), (1, 1000, 1),
+                                   (200, 40, 1), (2, 8, 1100), (0, 4, 4), (4, 0, 4), (4, 4, 0)])
+def test_native_matmul_is_exact(kernel: str, shape: tuple[int, int, int]) -> None:
+    """Each native kernel against numpy's wrapping integer matmul, on random words and on the largest word
+    everywhere: shapes with tails in every dimension (odd rows, columns not a multiple of the kernel's 4 or
+    8), inner dimensions past one block of 256 (the later blocks add to the first), more columns than one
+    block of 512, and empty ones (an empty inner dimension gives zeros)."""
     m, k, n = shape
-    rng = np.random.default_rng(k)
+    rng = np.random.default_rng(m * k + n)
     for a, b in ((rng.integers(0, 2 ** 64, size=(m, k), dtype=U64), rng.integers(0, 2 ** 64, size=(k, n), dtype=U64)),
                  (np.full((m, k), 2 ** 64 - 1, dtype=U64), np.full((k, n), 2 ** 64 - 1, dtype=U64))):
-        assert (ring.matmul(a, b) == np.matmul(a, b)).all()
-    assert blocks == [min(128, k - s) for s in range(0, k, 128)] * 2   # the limb path ran, block by block
-    assert (ring.matmul(a, b[:, 0]) == np.matmul(a, b[:, 0])).all()
+        out = np.full((m, n), 7, dtype=U64)
+        _ring.matmul(a, b, out, m, k, n, kernel)
+        assert (out == np.matmul(a, b)).all()
 
 
-@pytest.mark.parametrize(("configured", "expected"), [(None, 1), ("2", 2), ("x", 1)])
-def test_matmul_runs_blas_on_the_configured_threads(configured: str | None, expected: int,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """HULIAN_BLAS_THREADS (default 1; nonsense falls back to it) while the limb products run, and the
-    process's own setting afterwards."""
-    if not ring._blas().select(user_api="blas").lib_controllers:
-        pytest.skip("numpy here has no BLAS threadpoolctl can see")
-    if configured is None:
-        monkeypatch.delenv(ring.BLAS_THREADS_ENV, raising=False)
-    else:
-        monkeypatch.setenv(ring.BLAS_THREADS_ENV, configured)
-    seen: list[int] = []
-    block = ring._matmul_block
-
-    def recording(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        seen.append(ring._blas().select(user_api="blas").info()[0]["num_threads"])
-        return block(a, b)
-
-    monkeypatch.setattr(ring, "_matmul_block", recording)
-    before = ring._blas().select(user_api="blas").info()[0]["num_threads"]
-    a = np.arange(128 * 128, dtype=U64).reshape(128, 128)   # compute-bound: the BLAS path
-    assert (ring.matmul(a, a) == np.matmul(a, a)).all()
-    assert seen == [expected]
-    assert ring._blas().select(user_api="blas").info()[0]["num_threads"] == before
+def test_matmul_takes_vectors_views_and_refuses_wrong_buffers() -> None:
+    """ring.matmul: a vector b gives a vector; transposed (non-contiguous) and int64 inputs are read right;
+    the kernel refuses buffers that do not match their shape and kernels this CPU lacks, never reads past."""
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(0, 2 ** 64, size=(6, 9), dtype=U64), rng.integers(0, 2 ** 64, size=(9, 6), dtype=U64)
+    assert ring.matmul(a, b[:, 0]).shape == (6,) and (ring.matmul(a, b[:, 0]) == np.matmul(a, b[:, 0])).all()
+    assert (ring.matmul(b.T, a.T) == np.matmul(b.T, a.T)).all()
+    assert (ring.matmul(a.view(np.int64), b) == np.matmul(a, b)).all()
+    out = np.empty((6, 6), dtype=U64)
+    with pytest.raises(ValueError, match="b holds 384 bytes, not the 432"):
+        _ring.matmul(a, b[:-1], out, 6, 9, 6, _ring.KERNEL)
+    with pytest.raises(ValueError, match="not available"):
+        _ring.matmul(a, b, out, 6, 9, 6, "neon")
+    with pytest.raises(ValueError, match="negative"):
+        _ring.matmul(a, b, out, -6, 9, 6, _ring.KERNEL)
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        _ring.matmul(a, b, np.empty((6, 6), dtype=U64)[:, ::-1].T, 6, 9, 6, _ring.KERNEL)

@@ -1,0 +1,58 @@
+"""The task process's malloc settings: the variable's parsing, and the page faults they save (measured in
+fresh interpreters, so this test process keeps glibc's defaults)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from hulian.core import allocator
+
+FAULTS = """
+import json, resource, sys
+import numpy as np
+from hulian.core import allocator
+applied = allocator.tune()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(40):                      # a round's worth of 8 MiB arrays, made and freed
+    a = np.ones(1 << 20, dtype=np.uint64)
+    b = a + a
+    del a, b
+print(json.dumps({"applied": applied, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+"""
+
+
+def _faults(**env: str) -> dict:
+    environ = {k: v for k, v in os.environ.items() if k != allocator.KEEP_ENV and not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", FAULTS], env={**environ, **env}, capture_output=True, text=True,
+                         timeout=60, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the settings are glibc's")
+def test_kept_memory_is_reused_without_page_faults() -> None:
+    tuned, default = _faults(), _faults(**{allocator.KEEP_ENV: "0"})
+    assert tuned["applied"] and not default["applied"]
+    # glibc's defaults fault most of the 80 arrays' 2,048 pages each back in; kept memory is reused
+    assert default["faults"] > 20_000, default
+    assert tuned["faults"] < default["faults"] / 10, (tuned, default)
+
+
+def test_an_operators_glibc_variables_win() -> None:
+    assert not allocator.tune({"MALLOC_TRIM_THRESHOLD_": "0"})
+    assert not allocator.tune({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"})
+
+
+@pytest.mark.parametrize(("raw", "mb"), [("", 256), ("0", 0), (" 64 ", 64), ("2047", 2047)])
+def test_keep_mb(raw: str, mb: int) -> None:
+    assert allocator.keep_mb({allocator.KEEP_ENV: raw}) == mb
+
+
+@pytest.mark.parametrize("raw", ["-1", "1.5", "lots", "2048"])
+def test_keep_mb_refuses_what_is_not_a_size(raw: str) -> None:
+    with pytest.raises(ValueError, match=f"{allocator.KEEP_ENV}=.*a whole number from 0"):
+        allocator.keep_mb({allocator.KEEP_ENV: raw})
