@@ -20,6 +20,10 @@ marks NOT SAFE, not for production); SPU runs at every scale used, so every row 
 dot as jnp.dot (one truncation, as ours; jnp.sum(x * y) truncates each product and is slower) and distance as
 jnp.sum(jnp.square(x - y)).
 
+Memory: each party keeps freed memory for reuse, as hulian.sdk.runner has a component's process do
+(hulian.core.allocator, HULIAN_MALLOC_KEEP_MB); SPU runs with glibc's defaults unless --spu-kept-malloc gives
+its processes the same settings through glibc's variables.
+
 Run alone (nothing else on the cores):
     .venv/bin/python bench/mpc.py [--ops dot,matvec,matmul,greater,distance] [--runs 3] [--scale 1]
                                   [--triples dealer,he] [--he-scale 0.01] [--no-spu] [--json out.json]
@@ -138,9 +142,11 @@ def party(args: argparse.Namespace) -> dict:
 
 
 # ---- the driver --------------------------------------------------------------------------------------------
-def _run_processes(cmds: list[list[str]], timeout: float, what: str) -> list[dict]:
+def _run_processes(cmds: list[list[str]], timeout: float, what: str, extra_env: dict[str, str] | None = None
+                   ) -> list[dict]:
     """Start every command at once, wait for all, return each one's last JSON line."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
+           **(extra_env or {})}
     with tempfile.TemporaryDirectory(prefix="mpc-bench-") as tmp, contextlib.ExitStack() as stack:
         logs = [(stack.enter_context(open(f"{tmp}/{i}.out", "w+")), stack.enter_context(open(f"{tmp}/{i}.err", "w+")))
                 for i in range(len(cmds))]
@@ -184,13 +190,20 @@ def ours(op: str, triples: str, scale: float, args: argparse.Namespace) -> dict:
     return {"guest": reports[GUEST], "host": reports[HOST], "dealer": reports.get(ARBITER)}
 
 
+def spu_kept_malloc() -> dict[str, str]:
+    """glibc's variables for what hulian.core.allocator.tune() sets in our parties through mallopt."""
+    from hulian.core import allocator
+    return {"MALLOC_MMAP_THRESHOLD_": str(allocator.MMAP_THRESHOLD),
+            "MALLOC_TRIM_THRESHOLD_": str(allocator.DEFAULT_KEEP_MB << 20)}
+
+
 def spu(op: str, scale: float, args: argparse.Namespace, python: Path) -> dict:
     cmd = [str(python), str(ROOT / "bench" / "spu_mpc.py"), "--both", "--op", op, "--scale", str(scale),
            "--runs", str(args.runs), "--warmup", str(args.warmup), "--sigma", str(args.sigma),
            "--timeout", str(args.timeout)]
     if args.spu_colocated:
         cmd.append("--colocated")
-    out = _run_processes([cmd], args.timeout, f"spu {op}")[0]
+    out = _run_processes([cmd], args.timeout, f"spu {op}", spu_kept_malloc() if args.spu_kept_malloc else None)[0]
     return {"guest": out["parties"][0], "host": out["parties"][1], "dealer": None}
 
 
@@ -236,6 +249,9 @@ def main() -> None:
     ap.add_argument("--no-spu", action="store_true", help="skip SecretFlow's reference runs")
     ap.add_argument("--spu-colocated", action="store_true",
                     help="SPU with its colocated optimization (inputs private, no share message)")
+    ap.add_argument("--spu-kept-malloc", action="store_true",
+                    help="SPU's processes keep freed memory as ours do (hulian.core.allocator), set through "
+                         "glibc's variables")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--json", type=Path, help="also write every party's report here")
     ap.add_argument("--party", help=argparse.SUPPRESS)
@@ -276,7 +292,7 @@ def main() -> None:
                 print(row(op, sizes, label, result, spu_seconds), flush=True)
                 everything.append({"op": op, "impl": label, "scale": scale, **result})
             if reference_run:
-                label = "spu tfp coloc" if args.spu_colocated else "spu tfp"
+                label = "spu tfp" + (" coloc" if args.spu_colocated else "") + (" kept" if args.spu_kept_malloc else "")
                 check_inputs(reference_run, op, scale, args.sigma)
                 print(row(op, sizes, label, reference_run, None), flush=True)
                 everything.append({"op": op, "impl": label, "scale": scale, **reference_run})
