@@ -193,8 +193,9 @@ def ours(op: str, triples: str, scale: float, args: argparse.Namespace) -> dict:
 def spu_kept_malloc() -> dict[str, str]:
     """glibc's variables for what hulian.core.allocator.tune() sets in our parties through mallopt."""
     from hulian.core import allocator
-    return {"MALLOC_MMAP_THRESHOLD_": str(allocator.MMAP_THRESHOLD),
-            "MALLOC_TRIM_THRESHOLD_": str(allocator.DEFAULT_KEEP_MB << 20)}
+    keep = allocator.keep_mb()
+    return {"MALLOC_MMAP_THRESHOLD_": str(allocator.MMAP_THRESHOLD), "MALLOC_TRIM_THRESHOLD_": str(keep << 20)
+            } if keep else {}
 
 
 def spu(op: str, scale: float, args: argparse.Namespace, python: Path) -> dict:

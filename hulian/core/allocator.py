@@ -6,15 +6,16 @@ so the next round's arrays fault their pages in and the kernel zeroes them again
 bench/mpc.py's matmul (1000x100 . 100x1000, three processes on 2 cores): 36,000 page faults and 775 ms of
 CPU per run across the processes with glibc's defaults, 3,600 faults and 549 ms once freed memory is kept.
 
-`tune()` keeps up to HULIAN_MALLOC_KEEP_MB (default 256; 0: glibc's defaults) of freed memory for reuse and
-serves blocks up to 32 MiB (glibc's ceiling for this setting) from the heap. Task processes are short-lived
-(one task each), so the memory kept is returned when the task ends. An operator's own MALLOC_* variables
-win; elsewhere than glibc (musl) it does nothing.
+`tune()` sets glibc's trim threshold to HULIAN_MALLOC_KEEP_MB (default 256; 0: glibc's defaults): each
+malloc arena keeps up to that much free memory at its top for reuse (memory freed below a block still in
+use stays with the process anyway), and blocks up to 32 MiB (glibc's ceiling for this setting) come from
+the heap instead of their own mappings. Task processes are short-lived (one task each), so what is kept goes
+when the task ends. An operator's own MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_ or malloc tunables in
+GLIBC_TUNABLES win (glibc read them at the process's start); elsewhere than 64-bit glibc it does nothing.
 """
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 from collections.abc import Mapping
@@ -24,36 +25,42 @@ DEFAULT_KEEP_MB = 256
 MAX_KEEP_MB = 2047             # mallopt takes an int
 MMAP_THRESHOLD = 32 << 20     # the largest M_MMAP_THRESHOLD glibc accepts on 64-bit
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (malloc.h)
-_GLIBC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")
+GLIBC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+GLIBC_TUNABLES = ("glibc.malloc.trim_threshold", "glibc.malloc.mmap_threshold")
 
 log = logging.getLogger(__name__)
 
 
 def keep_mb(environ: Mapping[str, str] = os.environ) -> int:
-    """HULIAN_MALLOC_KEEP_MB, or the default when unset; a value that is not a whole number >= 0 is an
-    error naming the variable (a typo must not silently keep the default)."""
+    """HULIAN_MALLOC_KEEP_MB, or the default when unset; a value that is not a whole number of MiB in range
+    is an error naming the variable (a typo must not silently keep the default)."""
     raw = environ.get(KEEP_ENV, "").strip()
     if not raw:
         return DEFAULT_KEEP_MB
-    if not raw.isdigit() or int(raw) > MAX_KEEP_MB:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_KEEP_MB:
         raise ValueError(f"{KEEP_ENV}={raw!r}: give the MiB of freed memory to keep, a whole number from 0 "
                          f"(glibc's defaults) to {MAX_KEEP_MB}")
     return int(raw)
 
 
+def operator_set() -> bool:
+    """Whether this process started with glibc malloc settings of the operator's own."""
+    return (any(name in os.environ for name in GLIBC_ENV)
+            or any(name in os.environ.get("GLIBC_TUNABLES", "") for name in GLIBC_TUNABLES))
+
+
 def tune(environ: Mapping[str, str] = os.environ) -> bool:
     """Apply the settings above to this process's glibc malloc; whether they were applied."""
     keep = keep_mb(environ)
-    if keep == 0 or any(name in environ for name in _GLIBC_ENV):
+    if keep == 0 or operator_set() or ctypes.sizeof(ctypes.c_void_p) < 8:
         return False
-    name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError, TypeError):
+        mallopt = ctypes.CDLL(None).mallopt   # the C library this process already runs on
+    except AttributeError:
         return False   # not glibc: its own allocator policy stands
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    applied = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, keep << 20) == 1
-    if not applied:
-        log.warning("glibc refused the malloc settings (mmap threshold %d, trim threshold %d MiB); keeping "
-                    "its defaults", MMAP_THRESHOLD, keep)
-    return applied
+    if mallopt(_M_TRIM_THRESHOLD, keep << 20) != 1 or mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1:
+        log.warning("glibc refused a malloc setting (trim threshold %d MiB, then mmap threshold %d MiB); the "
+                    "process runs with what it accepted", keep, MMAP_THRESHOLD >> 20)
+        return False
+    return True

@@ -60,6 +60,22 @@ async def test_failure_carries_stderr(make_service) -> None:
     assert "some output" in "\n".join(await service.log("t-fail", "guest.0"))
 
 
+async def test_the_operators_tuning_reaches_the_task_and_nothing_else(make_service, monkeypatch) -> None:
+    """The node's malloc and thread settings pass to a component process (docs/configuration.md); its other
+    variables (a secret, say) do not."""
+    monkeypatch.setenv("HULIAN_MALLOC_KEEP_MB", "64")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1048576")
+    monkeypatch.setenv("HULIAN_THREADS", "1")
+    monkeypatch.setenv("HULIAN_SOME_SECRET", "s3cret")
+    service, rec = await make_service()
+    names = ["HULIAN_MALLOC_KEEP_MB", "MALLOC_TRIM_THRESHOLD_", "HULIAN_THREADS", "HULIAN_SOME_SECRET"]
+    await service.register_command(description("env"), python_command(
+        f"import os; print('env', [os.environ.get(n) for n in {names!r}])"))
+    await service.start(launch("t-env", "env"))
+    await rec.wait("t-env", TaskState.SUCCESS)
+    assert "env ['64', '1048576', '1', None]" in "\n".join(await service.log("t-env", "guest.0"))
+
+
 async def test_unknown_component_and_role_fail_with_reason(make_service) -> None:
     service, rec = await make_service()
     await service.start(launch("t-unknown", "no_such"))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hulian.core import allocator
 from hulian.federation import FederationError, FederationTimeout, LinkFederation, Party, Scope
 from hulian.node.cluster import free_ports
 from hulian.sdk import Data, ParameterError, TaskContext, component, param
@@ -180,3 +181,13 @@ def test_a_declared_error_is_one_line_of_the_task_log(tmp_path: Path, capsys) ->
     assert run(refuses, env) == 1
     err = capsys.readouterr().err
     assert "refuses failed: the peer sent a batch out of order" in err and "Traceback" not in err
+
+
+def test_the_runner_tunes_malloc_before_the_component_runs(tmp_path: Path, capsys) -> None:
+    """run() applies hulian.core.allocator first: a nonsense HULIAN_MALLOC_KEEP_MB stops the task before the
+    component starts, naming the variable."""
+    env = {"system.storage": tmp_path.as_uri(), "config.self_role": "guest.0", "config.task_id": "t1",
+           allocator.KEEP_ENV: "lots"}
+    assert run(refuses, env) == 1
+    err = capsys.readouterr().err
+    assert "HULIAN_MALLOC_KEEP_MB='lots'" in err and "out of order" not in err

@@ -26,10 +26,14 @@ from hulian.component.managers.base import (
     RunSpec,
     last_lines,
 )
+from hulian.core import allocator
+from hulian.engine.pool import THREADS_ENV
 
-# Passed from the node's environment to components; nothing else (the node's own secrets stay out).
+# Passed from the node's environment to components; nothing else (the node's own secrets stay out). The
+# tuning a node's operator sets for native code and malloc (docs/configuration.md) reaches its tasks.
 PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH",
-            "HULIAN_ECC_BACKEND", "SSL_CERT_FILE")
+            "HULIAN_ECC_BACKEND", "SSL_CERT_FILE", THREADS_ENV, allocator.KEEP_ENV, *allocator.GLIBC_ENV,
+            "GLIBC_TUNABLES")
 
 
 def proc_start_time(pid: int) -> str:

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
 #include <immintrin.h>
 #define HAVE_AVX2_KERNEL 1
 #endif
@@ -146,12 +146,19 @@ static int has_avx2(void) {
 #endif
 }
 
-/* A C-contiguous buffer of exactly `words` 8-byte items, or an exception. */
-static int words_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t words, int writable, const char *name) {
+/* A C-contiguous buffer of exactly rows x cols 8-byte items, or an exception (also when rows x cols x 8
+ * does not fit a Py_ssize_t: no size may wrap past the check). */
+static int words_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t rows, Py_ssize_t cols, int writable,
+                        const char *name) {
+    if (rows != 0 && cols > PY_SSIZE_T_MAX / 8 / rows) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd x %zd words are more than memory can hold", name, rows, cols);
+        return -1;
+    }
+    Py_ssize_t bytes = rows * cols * 8;
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0)
         return -1;
-    if (view->len != words * 8) {
-        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, not the %zd of its shape", name, view->len, words * 8);
+    if (view->len != bytes) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, not the %zd of its shape", name, view->len, bytes);
         PyBuffer_Release(view);
         return -1;
     }
@@ -160,8 +167,8 @@ static int words_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t words, int wr
 
 PyDoc_STRVAR(matmul_doc,
              "matmul(a, b, out, m, k, n, kernel)\n\n"
-             "out = a @ b mod 2^64 for C-contiguous uint64 buffers of m x k, k x n and m x n words; kernel is\n"
-             "'avx2' or 'scalar' (KERNEL is this CPU's best).");
+             "out = a @ b mod 2^64 for C-contiguous, aligned uint64 buffers of m x k, k x n and m x n words (out\n"
+             "must not overlap a or b); kernel is 'avx2' or 'scalar' (KERNEL is this CPU's best).");
 
 static PyObject *matmul(PyObject *self, PyObject *args) {
     PyObject *ao, *bo, *oo;
@@ -181,13 +188,13 @@ static PyObject *matmul(PyObject *self, PyObject *args) {
     else
         return PyErr_Format(PyExc_ValueError, "kernel %s is not available on this CPU", kernel);
     Py_buffer a, b, out;
-    if (words_buffer(ao, &a, m * k, 0, "a") < 0)
+    if (words_buffer(ao, &a, m, k, 0, "a") < 0)
         return NULL;
-    if (words_buffer(bo, &b, k * n, 0, "b") < 0) {
+    if (words_buffer(bo, &b, k, n, 0, "b") < 0) {
         PyBuffer_Release(&a);
         return NULL;
     }
-    if (words_buffer(oo, &out, m * n, 1, "out") < 0) {
+    if (words_buffer(oo, &out, m, n, 1, "out") < 0) {
         PyBuffer_Release(&a);
         PyBuffer_Release(&b);
         return NULL;

@@ -64,9 +64,10 @@ def arshift(x: np.ndarray, bits: int) -> np.ndarray:
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b mod 2^64 for a uint64 matrix a and a uint64 matrix or vector b (the native kernel of _ring.c:
     AVX2 where the CPU has it; 3x numpy's integer matmul at 1000x100 . 100x1000)."""
-    a, b = np.ascontiguousarray(a, dtype=U64), np.ascontiguousarray(b, dtype=U64)
+    a, b = np.asarray(a, dtype=U64), np.asarray(b, dtype=U64)
     if a.ndim != 2 or b.ndim not in (1, 2) or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not chain (a matrix times a matrix or vector)")
+    a, b = (np.require(x, requirements=("C", "A")) for x in (a, b))   # the kernel reads aligned rows of words
     (m, k), n = a.shape, (b.shape[1] if b.ndim == 2 else 1)
     out = np.empty((m, n) if b.ndim == 2 else m, dtype=U64)
     _ring.matmul(a, b, out, m, k, n, _ring.KERNEL)

@@ -117,12 +117,12 @@ KERNELS = ["scalar"] + (["avx2"] if _ring.KERNEL == "avx2" else [])
 
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("shape", [(40, 300, 40), (64, 600, 64), (33, 129, 70), (3, 5, 7), (1, 1000, 1),
-                                   (200, 40, 1), (2, 8, 1100), (0, 4, 4), (4, 0, 4), (4, 4, 0)])
+                                   (200, 40, 1), (2, 8, 1100), (3, 300, 1030), (0, 4, 4), (4, 0, 4), (4, 4, 0)])
 def test_native_matmul_is_exact(kernel: str, shape: tuple[int, int, int]) -> None:
     """Each native kernel against numpy's wrapping integer matmul, on random words and on the largest word
     everywhere: shapes with tails in every dimension (odd rows, columns not a multiple of the kernel's 4 or
     8), inner dimensions past one block of 256 (the later blocks add to the first), more columns than one
-    block of 512, and empty ones (an empty inner dimension gives zeros)."""
+    block of 512 (and both at once), and empty ones (an empty inner dimension gives zeros)."""
     m, k, n = shape
     rng = np.random.default_rng(m * k + n)
     for a, b in ((rng.integers(0, 2 ** 64, size=(m, k), dtype=U64), rng.integers(0, 2 ** 64, size=(k, n), dtype=U64)),
@@ -133,13 +133,19 @@ def test_native_matmul_is_exact(kernel: str, shape: tuple[int, int, int]) -> Non
 
 
 def test_matmul_takes_vectors_views_and_refuses_wrong_buffers() -> None:
-    """ring.matmul: a vector b gives a vector; transposed (non-contiguous) and int64 inputs are read right;
-    the kernel refuses buffers that do not match their shape and kernels this CPU lacks, never reads past."""
+    """ring.matmul: a vector b gives a vector; transposed (non-contiguous), misaligned and int64 inputs are
+    read right; scalars are refused. The kernel refuses buffers that do not match their shape (also shapes
+    whose byte size would wrap) and kernels this CPU lacks, so it never reads or writes past a buffer."""
     rng = np.random.default_rng(5)
     a, b = rng.integers(0, 2 ** 64, size=(6, 9), dtype=U64), rng.integers(0, 2 ** 64, size=(9, 6), dtype=U64)
     assert ring.matmul(a, b[:, 0]).shape == (6,) and (ring.matmul(a, b[:, 0]) == np.matmul(a, b[:, 0])).all()
     assert (ring.matmul(b.T, a.T) == np.matmul(b.T, a.T)).all()
     assert (ring.matmul(a.view(np.int64), b) == np.matmul(a, b)).all()
+    misaligned = np.frombuffer(b"\0" + a.tobytes(), dtype=U64, offset=1).reshape(6, 9)
+    assert misaligned.ctypes.data % 8 and (ring.matmul(misaligned, b) == np.matmul(a, b)).all()
+    for x, y in ((a[:, :1], np.uint64(3)), (np.uint64(3), b)):
+        with pytest.raises(ValueError, match="a matrix times a matrix or vector"):
+            ring.matmul(x, y)
     out = np.empty((6, 6), dtype=U64)
     with pytest.raises(ValueError, match="b holds 384 bytes, not the 432"):
         _ring.matmul(a, b[:-1], out, 6, 9, 6, _ring.KERNEL)
@@ -147,5 +153,7 @@ def test_matmul_takes_vectors_views_and_refuses_wrong_buffers() -> None:
         _ring.matmul(a, b, out, 6, 9, 6, "neon")
     with pytest.raises(ValueError, match="negative"):
         _ring.matmul(a, b, out, -6, 9, 6, _ring.KERNEL)
+    with pytest.raises(ValueError, match="more than memory can hold"):    # 2^61 x 8 bytes would wrap to 0
+        _ring.matmul(np.empty(0, dtype=U64), np.zeros(1, dtype=U64), np.empty(0, dtype=U64), 2 ** 61, 1, 1, "scalar")
     with pytest.raises(ValueError, match="not C-contiguous"):
         _ring.matmul(a, b, np.empty((6, 6), dtype=U64)[:, ::-1].T, 6, 9, 6, _ring.KERNEL)
