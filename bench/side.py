@@ -1,8 +1,11 @@
-"""The interpreter of a peer's side venv (bench/side_venv.sh through bench/<name>_env.sh), made on first use."""
+"""The interpreter of a peer's side venv (bench/side_venv.sh through bench/<name>_env.sh), made on first use,
+and what the scripts that run in those venvs share (stdlib only: they cannot import hulian)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -46,3 +49,13 @@ def json_stdout() -> TextIO:
 def write_json(out: TextIO, result: Any) -> None:
     out.write(json.dumps(result) + "\n")
     out.flush()
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free loopback ports, all held open while chosen (a port let go may be handed out again at
+    once); hulian.node.cluster.free_ports for the scripts that cannot import hulian."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]

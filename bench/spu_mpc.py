@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -47,7 +46,7 @@ from mpc_common import (
     sent_since,
     tcp_sent,
 )
-from side import json_stdout, write_json  # bench/side.py (stdlib only)
+from side import free_ports, json_stdout, write_json  # bench/side.py (stdlib only)
 
 
 def _function(name: str) -> Any:
@@ -157,20 +156,10 @@ def party(args: argparse.Namespace) -> dict:
     return report
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def both(args: argparse.Namespace) -> dict:
     """Both parties as subprocesses of this one: {"op", "sizes", "spu_version", "parties": [rank 0, rank 1]}."""
     import spu
-    addrs = ",".join(f"127.0.0.1:{p}" for p in _free_ports(2))
+    addrs = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
     common = ["--op", args.op, "--scale", str(args.scale), "--runs", str(args.runs), "--warmup", str(args.warmup),
               "--sigma", str(args.sigma), "--timeout", str(args.timeout), "--addrs", addrs]
     common += ["--colocated"] if args.colocated else []

@@ -34,13 +34,12 @@ import json
 import os
 import random
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from side import json_stdout, write_json  # bench/side.py (stdlib only)
+from side import free_ports, json_stdout, write_json  # bench/side.py (stdlib only)
 
 CURVES = {"25519": "CURVE_25519", "sm2": "CURVE_SM2", "fourq": "CURVE_FOURQ",
           "secp256k1": "CURVE_SECP256K1", "25519-elligator2": "CURVE_25519_ELLIGATOR2"}
@@ -120,18 +119,6 @@ def run_party(args: argparse.Namespace) -> dict:
     }
 
 
-def _free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _gen_csvs(n: int, overlap: float, workdir: str, seed: int) -> tuple[str, str]:
     """Two CSVs with column ``id``: n items each, round(n*overlap) shared, in random order."""
     rng = random.Random(seed)
@@ -177,7 +164,7 @@ def run_both(args: argparse.Namespace) -> dict:
         if not (args.input_a and args.input_b):
             raise SystemExit("--both needs --input-a and --input-b (or --gen N)")
         in_a, in_b, key = args.input_a, args.input_b, args.key
-    ports = _free_ports(2)
+    ports = free_ports(2)
     addrs = ",".join(f"127.0.0.1:{p}" for p in ports)
     load_before = os.getloadavg()
     procs, errs = [], []

@@ -43,7 +43,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wirecap import Capture, _free_ports, pb_fields, start_proxy
+from side import free_ports
+from wirecap import Capture, pb_fields, start_proxy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -229,7 +230,7 @@ def batches_from_capture(path: str) -> dict:
 
 # ------------------------------------------------------------------ running spu
 def run_pair(args, workdir: str, ins: list[str], cap_path: str, ck: list[str]) -> list[dict]:
-    real0, real1, prox0, prox1 = _free_ports(4)
+    real0, real1, prox0, prox1 = free_ports(4)
     cap = Capture(cap_path, full_limit=1 << 30, head=0)
     servers = start_proxy([(f"127.0.0.1:{prox1}", f"127.0.0.1:{real1}", "0->1"),
                            (f"127.0.0.1:{prox0}", f"127.0.0.1:{real0}", "1->0")], cap)

@@ -30,13 +30,14 @@ import base64
 import json
 import os
 import random
-import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
 from concurrent import futures
+
+from side import free_ports  # bench/side.py (stdlib only)
 
 METHOD = "/org.interconnection.link.ReceiverService/Push"
 GRPC_OPTS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
@@ -212,18 +213,6 @@ def start_proxy(pairs: list[tuple[str, str, str]], cap: Capture) -> list:
     return servers
 
 
-def _free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
 def cmd_proxy(args: argparse.Namespace) -> None:
     labels = dict(x.split("=", 1) for x in args.label)
     pairs = []
@@ -259,7 +248,7 @@ def cmd_spu(args: argparse.Namespace) -> None:
         with open(p, "w") as f:
             f.write("id\n" + "\n".join(rows) + "\n")
         ins.append(p)
-    real0, real1, prox0, prox1 = _free_ports(4)
+    real0, real1, prox0, prox1 = free_ports(4)
     cap = Capture(args.out, args.full_limit, args.head)
     # prox1 receives what party 0 sends to "party 1"; prox0 what party 1 sends to "party 0".
     servers = start_proxy([(f"127.0.0.1:{prox1}", f"127.0.0.1:{real1}", "0->1"),

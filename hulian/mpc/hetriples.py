@@ -37,7 +37,6 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -63,10 +62,9 @@ class HeTriples:
     has_trunc_pr = False   # msb(r) of a sum of two parties' r needs a comparison: semi2k truncates by the wrap bit
 
     def __init__(self, channel: PeerChannel, rank: int, scheme: str = "ou", bits: int = 2048, *,
-                 allow_insecure_keys: bool = False, pool: ProcessPoolExecutor | None = None) -> None:
-        """Generate this party's key pair and exchange public keys with the peer (one round). `pool`: worker
-        processes for large batches (hulian.engine.pool.worker_pool); without one, the process's shared HE
-        pool (hulian.crypto.he.parallel.shared_pool)."""
+                 allow_insecure_keys: bool = False) -> None:
+        """Generate this party's key pair and exchange public keys with the peer (one round). Large batches
+        run on the process's shared HE pool (hulian.crypto.he.parallel.shared_pool)."""
         if rank not in (0, 1):
             raise MpcError(f"rank must be 0 or 1 (two parties), got {rank!r}")
         if scheme not in _GENERATORS:
@@ -87,7 +85,6 @@ class HeTriples:
         self._capacity = min((int(k.plaintext_modulus) - 1).bit_length() - 1 for k in (self._mine, self._peer))
         ciphertext_bytes = (int(self._peer.ciphertext_modulus).bit_length() + 7) // 8 + 8  # + protobuf framing
         self._per_message = max(1, PIECE_BYTES // ciphertext_bytes)
-        self._pool = pool
 
     # ---- the Triples protocol ------------------------------------------------------------------------
     def mul(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -140,9 +137,9 @@ class HeTriples:
         return a, b, c
 
     def close(self) -> None:
-        """Nothing to stop: worker processes are the caller's or the process's shared HE pool, whose workers
-        keep this source's keys (secret key included, never written anywhere) among their KEPT_KEYS most
-        recent until newer keys or the process's exit push them out."""
+        """Nothing to stop: the workers of the process's shared HE pool keep this source's keys (secret key
+        included, never written anywhere) among their KEPT_KEYS most recent until newer keys or the process's
+        exit push them out."""
 
     # ---- cross terms --------------------------------------------------------------------------------
     def _mul_cross(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -237,7 +234,7 @@ class HeTriples:
         self._send(topic, self._peer, replies)
         received = self._recv(topic, self._mine, reply_count)
         try:
-            return parallel.decrypt_many(self._secret, received, self._pool)
+            return parallel.decrypt_many(self._secret, received)
         except HeError as e:
             raise MpcError(f"{self.channel.peer}'s replies on {topic!r} do not decrypt to masked values: {e}") from e
 
@@ -279,7 +276,7 @@ class HeTriples:
         return cts
 
     def _encrypt(self, key: PublicKey | SecretKey, plains: Sequence[int]) -> list[Ciphertext]:
-        return parallel.encrypt_many(key, plains, self._pool)
+        return parallel.encrypt_many(key, plains)
 
 
     def _halves(self, count: int) -> tuple[slice, slice]:
