@@ -11,6 +11,10 @@
  *   scalar  the same tiling with the CPU's 64-bit multiply, for machines without AVX2 (and the check of
  *           the other). Compiled without auto-vectorisation: emulating 64-bit lanes on SSE2 is slower.
  *
+ * Both leave an odd last row to a one-row loop (four columns at a time) and a matrix-vector product to
+ * `one` (four partial sums): faster than numpy on every shape measured, from 1 x 8 . 8 x 2^20 (0.48x its
+ * time) to 10000 x 100 . 100 (0.73x).
+ *
  * Blocked over KC inner steps and NC columns so a block of b stays in the L2 cache; the first inner block
  * stores the tile, the others add to it. Wrap-around is the reduction (unsigned arithmetic is mod 2^64).
  */
@@ -30,12 +34,22 @@
 typedef void (*tile_kernel)(const uint64_t *a, const uint64_t *b, uint64_t *out, Py_ssize_t k, Py_ssize_t n,
                             Py_ssize_t p0, Py_ssize_t p1, Py_ssize_t i, Py_ssize_t j0, Py_ssize_t j1, int add);
 
-/* One output element from inner steps [p0, p1): the tails of every kernel. */
+/* One output element from inner steps [p0, p1): the tails of every kernel, and all of a matrix-vector
+ * product. Four partial sums, so that the multiplications do not wait on one another's additions. */
 static inline void one(const uint64_t *a, const uint64_t *b, uint64_t *out, Py_ssize_t k, Py_ssize_t n,
                        Py_ssize_t p0, Py_ssize_t p1, Py_ssize_t i, Py_ssize_t j, int add) {
-    uint64_t s = 0;
-    for (Py_ssize_t p = p0; p < p1; p++)
-        s += a[i * k + p] * b[p * n + j];
+    const uint64_t *ar = a + i * k, *bc = b + j;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    Py_ssize_t p = p0;
+    for (; p + 4 <= p1; p += 4) {
+        s0 += ar[p] * bc[p * n];
+        s1 += ar[p + 1] * bc[(p + 1) * n];
+        s2 += ar[p + 2] * bc[(p + 2) * n];
+        s3 += ar[p + 3] * bc[(p + 3) * n];
+    }
+    for (; p < p1; p++)
+        s0 += ar[p] * bc[p * n];
+    uint64_t s = s0 + s1 + s2 + s3;
     out[i * n + j] = add ? out[i * n + j] + s : s;
 }
 
@@ -63,6 +77,28 @@ static void scalar_rows(const uint64_t *a, const uint64_t *b, uint64_t *out, Py_
         one(a, b, out, k, n, p0, p1, i, j, add);
         one(a, b, out, k, n, p0, p1, i + 1, j, add);
     }
+}
+
+/* The last row of an odd count (a single row: a vector-matrix product, memory-bound), four columns at a
+ * time so that each row of b is read in order. */
+static void last_row(const uint64_t *a, const uint64_t *b, uint64_t *out, Py_ssize_t k, Py_ssize_t n,
+                     Py_ssize_t p0, Py_ssize_t p1, Py_ssize_t i, Py_ssize_t j0, Py_ssize_t j1, int add) {
+    const uint64_t *ar = a + i * k;
+    Py_ssize_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        uint64_t s[4] = {0};
+        for (Py_ssize_t p = p0; p < p1; p++) {
+            const uint64_t *br = b + p * n + j;
+            for (int c = 0; c < 4; c++)
+                s[c] += ar[p] * br[c];
+        }
+        for (int c = 0; c < 4; c++) {
+            uint64_t *o = out + i * n + j + c;
+            *o = add ? *o + s[c] : s[c];
+        }
+    }
+    for (; j < j1; j++)
+        one(a, b, out, k, n, p0, p1, i, j, add);
 }
 
 #ifdef HAVE_AVX2_KERNEL
@@ -130,9 +166,8 @@ static void product(tile_kernel rows, const uint64_t *a, const uint64_t *b, uint
             Py_ssize_t i = 0;
             for (; i + 2 <= m; i += 2)
                 rows(a, b, out, k, n, p0, p1, i, j0, j1, add);
-            for (; i < m; i++)
-                for (Py_ssize_t j = j0; j < j1; j++)
-                    one(a, b, out, k, n, p0, p1, i, j, add);
+            if (i < m)
+                last_row(a, b, out, k, n, p0, p1, i, j0, j1, add);
         }
     }
 }
