@@ -43,17 +43,6 @@ class BShare(Shares):
         return BShare(self.session, self.data.reshape(*shape))
 
 
-def _pack(bits: np.ndarray) -> np.ndarray:
-    """The low bits of `bits` (flat), 64 to a word (the last word zero-padded)."""
-    packed = np.packbits((bits & ring.ONE).astype(np.uint8), bitorder="little")
-    return np.pad(packed, (0, -packed.size % 8)).view("<u8").astype(np.uint64, copy=False)
-
-
-def _unpack(words: np.ndarray, size: int) -> np.ndarray:
-    return np.unpackbits(words.astype("<u8", copy=False).view(np.uint8), count=size,
-                         bitorder="little").astype(np.uint64)
-
-
 @counted
 def and_words(session: Semi2k, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """This party's XOR share of x & y for XOR-shared uint64 words (64 independent ANDs per word): one round per
@@ -81,8 +70,8 @@ def and_bits(session: Semi2k, x: BShare, y: BShare) -> BShare:
     """x AND y elementwise: the bits go 64 to a word, so n ANDs cost n/4 bytes each way (one round)."""
     if x.shape != y.shape:
         raise MpcError(f"AND of bit shares of shapes {x.shape} and {y.shape}")
-    z = and_words(session, _pack(x.data.reshape(-1)), _pack(y.data.reshape(-1)))
-    return BShare(session, _unpack(z, x.size).reshape(x.shape))
+    z = and_words(session, ring.pack_bits(x.data), ring.pack_bits(y.data))
+    return BShare(session, ring.unpack_bits(z, x.size).astype(np.uint64).reshape(x.shape))
 
 
 @counted
@@ -90,13 +79,13 @@ def reveal_bits(session: Semi2k, b: BShare, to: int | None = None) -> np.ndarray
     """The bits of `b` (numpy bool) at both parties (to=None) or at rank `to` only (the other gets None); the bits
     travel 64 to a word."""
     topic = session.channel.topic("reveal-bits")
-    mine = _pack(b.data.reshape(-1))
+    mine = ring.pack_bits(b.data)
     if to is None or to != session.rank:
         session.channel.send(topic, mine)
     if to is not None and to != session.rank:
         return None
     theirs = session.channel.recv(topic, mine.shape)
-    return _unpack(mine ^ theirs, b.size).astype(bool).reshape(b.shape)
+    return ring.unpack_bits(mine ^ theirs, b.size).astype(bool).reshape(b.shape)
 
 
 @counted

@@ -206,20 +206,20 @@ class HeTriples:
         2j + 1 its b bit j, in slot j % S of reply j // S."""
         mask_bits, slot, slots = self._layout(1, 2, "and_")
         mine, theirs = self._halves(len(a))
-        my_bits = _interleave(_bits(a[mine]), _bits(b[mine])).tolist()
+        my_count, peer_bits = (WORD_BITS * (half.stop - half.start) for half in (mine, theirs))
+        my_bits = _interleave(ring.unpack_bits(a[mine], my_count), ring.unpack_bits(b[mine], my_count)).tolist()
         plains = [bit << (slot * (j // 2 % slots)) for j, bit in enumerate(my_bits)]
-        peer_bits = WORD_BITS * (theirs.stop - theirs.start)
         masks = _random_masks(-(-peer_bits // slots), mask_bits, slot, slots)
         # the peer's a bit times my b bit, its b bit times my a bit: a ciphertext my bit selects is multiplied in
-        index = np.flatnonzero(_interleave(_bits(b[theirs]), _bits(a[theirs])))
+        index = np.flatnonzero(_interleave(ring.unpack_bits(b[theirs], peer_bits),
+                                           ring.unpack_bits(a[theirs], peer_bits)))
         terms = (index // 2 // slots, index, [1] * len(index))
-        my_count = len(my_bits) // 2
         plain = self._exchange("he-and", plains, 2 * peer_bits, lambda cts: self._combine(cts, masks, *terms),
                                -(-my_count // slots))
         _check_range(plain, slot * slots, self.channel.peer)
         out = np.empty(len(a), dtype=np.uint64)
-        out[mine] = _words(_low_bits(plain, slot, slots, my_count))
-        out[theirs] = _words(_low_bits(masks, slot, slots, peer_bits))
+        out[mine] = ring.pack_bits(_low_bits(plain, slot, slots, my_count))
+        out[theirs] = ring.pack_bits(_low_bits(masks, slot, slots, peer_bits))
         return out
 
     # ---- one batch on the wire -------------------------------------------------------------------------
@@ -315,16 +315,6 @@ def _batches(size: int, per: int) -> Iterator[slice]:
 def _interleave(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """x0, y0, x1, y1, ..."""
     return np.stack((x, y), axis=1).reshape(-1)
-
-
-def _bits(words: np.ndarray) -> np.ndarray:
-    """The 64 bits of each word, least significant first, word after word (uint8 0/1)."""
-    return np.unpackbits(np.ascontiguousarray(words, dtype="<u8").view(np.uint8), bitorder="little")
-
-
-def _words(bits: np.ndarray) -> np.ndarray:
-    """Inverse of `_bits`."""
-    return np.packbits(bits, bitorder="little").view("<u8").astype(np.uint64)
 
 
 def _pack(values: Sequence[int], slot: int) -> int:

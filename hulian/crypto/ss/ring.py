@@ -61,6 +61,18 @@ def arshift(x: np.ndarray, bits: int) -> np.ndarray:
     return np.right_shift(signed(x), np.int64(bits)).view(U64)
 
 
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """The low bit of each element of `bits` (flat), 64 to a uint64 word, first bit lowest (the last word
+    zero-padded): 64 XOR-shared bits travel and combine as one word."""
+    packed = np.packbits((np.asarray(bits).reshape(-1) & 1).astype(np.uint8), bitorder="little")
+    return np.pad(packed, (0, -packed.size % 8)).view("<u8").astype(U64, copy=False)
+
+
+def unpack_bits(words: np.ndarray, count: int) -> np.ndarray:
+    """The first `count` bits of `words` (as `pack_bits` laid them out), uint8 0/1."""
+    return np.unpackbits(np.ascontiguousarray(words, dtype="<u8").view(np.uint8), count=count, bitorder="little")
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b mod 2^64 for a uint64 matrix a and a uint64 matrix or vector b (the native kernel of _ring.c:
     AVX2 where the CPU has it; 3x numpy's integer matmul at 1000x100 . 100x1000)."""

@@ -157,3 +157,16 @@ def test_matmul_takes_vectors_views_and_refuses_wrong_buffers() -> None:
         _ring.matmul(np.empty(0, dtype=U64), np.zeros(1, dtype=U64), np.empty(0, dtype=U64), 2 ** 61, 1, 1, "scalar")
     with pytest.raises(ValueError, match="not C-contiguous"):
         _ring.matmul(a, b, np.empty((6, 6), dtype=U64)[:, ::-1].T, 6, 9, 6, _ring.KERNEL)
+
+
+@settings(max_examples=30)
+@given(st.lists(st.integers(min_value=0, max_value=2 ** 64 - 1), max_size=200))
+def test_bits_pack_64_to_a_word_first_bit_lowest(values: list[int]) -> None:
+    """pack_bits keeps each element's low bit only, bit i of the input at bit i % 64 of word i // 64 (the
+    last word zero-padded); unpack_bits gives the first `count` back."""
+    elements = np.array(values, dtype=U64)
+    words = ring.pack_bits(elements)
+    assert words.dtype == U64 and words.size == -(-len(values) // 64)
+    want = sum((v & 1) << i for i, v in enumerate(values))
+    assert sum(int(w) << (64 * j) for j, w in enumerate(words)) == want
+    assert ring.unpack_bits(words, len(values)).tolist() == [v & 1 for v in values]
