@@ -9,8 +9,9 @@ CPU per run across the processes with glibc's defaults, 3,600 faults and 549 ms 
 `tune()` sets glibc's trim threshold to HULIAN_MALLOC_KEEP_MB (default 256; 0: glibc's defaults): each
 malloc arena keeps up to that much free memory at its top for reuse (memory freed below a block still in
 use stays with the process anyway), and blocks up to 32 MiB (glibc's ceiling for this setting) come from
-the heap instead of their own mappings. Task processes are short-lived (one task each), so what is kept goes
-when the task ends. An operator's own MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_ or malloc tunables in
+the heap instead of their own mappings. A task with a memory limit (RLIMIT_AS, set by the component wrapper)
+keeps at most an eighth of it, so kept memory cannot crowd out its own arrays. Task processes are short-lived
+(one task each), so what is kept goes when the task ends. An operator's own MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_ or malloc tunables in
 GLIBC_TUNABLES win (glibc read them at the process's start); elsewhere than 64-bit glibc it does nothing.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import resource
 from collections.abc import Mapping
 
 KEEP_ENV = "HULIAN_MALLOC_KEEP_MB"
@@ -43,6 +45,13 @@ def keep_mb(environ: Mapping[str, str] = os.environ) -> int:
     return int(raw)
 
 
+def keep_for_this_process(environ: Mapping[str, str] = os.environ) -> int:
+    """keep_mb, at most an eighth of this process's address-space limit where it has one."""
+    keep = keep_mb(environ)
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    return keep if limit == resource.RLIM_INFINITY else min(keep, (limit >> 20) // 8)
+
+
 def operator_set() -> bool:
     """Whether this process started with glibc malloc settings of the operator's own."""
     return (any(name in os.environ for name in GLIBC_ENV)
@@ -51,7 +60,7 @@ def operator_set() -> bool:
 
 def tune(environ: Mapping[str, str] = os.environ) -> bool:
     """Apply the settings above to this process's glibc malloc; whether they were applied."""
-    keep = keep_mb(environ)
+    keep = keep_for_this_process(environ)
     if keep == 0 or operator_set() or ctypes.sizeof(ctypes.c_void_p) < 8:
         return False
     try:

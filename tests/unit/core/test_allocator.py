@@ -66,3 +66,16 @@ def test_keep_mb(raw: str, mb: int) -> None:
 def test_keep_mb_refuses_what_is_not_a_size(raw: str) -> None:
     with pytest.raises(ValueError, match=f"{allocator.KEEP_ENV}=.*a whole number from 0"):
         allocator.keep_mb({allocator.KEEP_ENV: raw})
+
+
+@pytest.mark.parametrize(("limit_mb", "keep"), [(None, 256), (4096, 256), (1024, 128), (300, 37)])
+def test_a_memory_limited_task_keeps_at_most_an_eighth_of_its_limit(limit_mb: int | None, keep: int) -> None:
+    """Under the component wrapper's RLIMIT_AS (the task's memory limit), set in a fresh interpreter."""
+    code = ("import resource, sys\n"
+            "limit = int(sys.argv[1])\n"
+            "if limit: resource.setrlimit(resource.RLIMIT_AS, (limit << 20, resource.RLIM_INFINITY))\n"
+            "from hulian.core import allocator\n"
+            "print(allocator.keep_for_this_process({}))")
+    out = subprocess.run([sys.executable, "-c", code, str(limit_mb or 0)], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert int(out.stdout) == keep
