@@ -11,8 +11,9 @@ malloc arena keeps up to that much free memory at its top for reuse (memory free
 use stays with the process anyway), and blocks up to 32 MiB (glibc's ceiling for this setting) come from
 the heap instead of their own mappings. A task with a memory limit (RLIMIT_AS, set by the component wrapper)
 keeps at most an eighth of it, so kept memory cannot crowd out its own arrays. Task processes are short-lived
-(one task each), so what is kept goes when the task ends. An operator's own MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_ or malloc tunables in
-GLIBC_TUNABLES win (glibc read them at the process's start); elsewhere than 64-bit glibc it does nothing.
+(one task each), so what is kept goes when the task ends. An operator's own MALLOC_TRIM_THRESHOLD_,
+MALLOC_MMAP_THRESHOLD_ or malloc tunables in GLIBC_TUNABLES win (glibc read them at the process's start);
+elsewhere than 64-bit glibc it does nothing.
 """
 from __future__ import annotations
 
