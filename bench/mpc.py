@@ -83,9 +83,9 @@ def party(args: argparse.Namespace) -> dict:
     from hulian.core import allocator
     from hulian.federation import LinkFederation, Party, Scope
     from hulian.mpc.session import deal, open_session
+    from hulian.transport.iclink import GrpcLink, LinkOptions
 
     allocator.tune()   # as hulian.sdk.runner tunes a component's process
-    from hulian.transport.iclink import GrpcLink, LinkOptions
 
     names = [ARBITER, GUEST, HOST] if args.triples == "dealer" else [GUEST, HOST]
     parties = [Party(n) for n in names]              # link ranks in party id order

@@ -32,10 +32,11 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def threads_from_env(name: str, default: int) -> int:
-    """The thread count the environment variable `name` sets (a positive integer), else `default`."""
-    configured = os.environ.get(name, "")
-    return int(configured) if configured.isdigit() and int(configured) > 0 else default
+def native_threads() -> int:
+    """Threads for one native compute loop: HULIAN_THREADS (a positive integer), else every core this
+    process may use (`default_workers`)."""
+    configured = os.environ.get(THREADS_ENV, "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else default_workers()
 
 
 @contextlib.contextmanager

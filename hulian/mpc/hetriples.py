@@ -228,7 +228,7 @@ class HeTriples:
         """Both directions of one batch: send Enc_mine(plains) and receive the peer's `peer_count` ciphertexts,
         send back respond(them) and receive our `reply_count` replies, decrypted."""
         topic = self.channel.topic(step)
-        self._send(topic, self._mine, self._encrypt(self._secret, plains))
+        self._send(topic, self._mine, parallel.encrypt_many(self._secret, plains))
         replies = respond(self._recv(topic, self._peer, peer_count))
         topic = self.channel.topic(f"{step}-reply")
         self._send(topic, self._peer, replies)
@@ -243,7 +243,7 @@ class HeTriples:
         """Enc_peer(masks[r] + sum of scalars[t] * x[index[t]] over the terms t with reply[t] = r), for every r.
         Each reply starts from a fresh encryption of its mask, which gives it fresh randomness."""
         peer = self._peer
-        out = self._encrypt(peer, masks)
+        out = parallel.encrypt_many(peer, masks)
         reply, index, scalars = np.asarray(reply).tolist(), np.asarray(index).tolist(), [int(s) for s in scalars]
         powers = [t for t, s in enumerate(scalars) if s > 1]
         powered = peer.mul_plain_many([cts[index[t]] for t in powers], [scalars[t] for t in powers])
@@ -274,10 +274,6 @@ class HeTriples:
                                "were expected: the parties are running different steps or sizes")
             cts.extend(piece)
         return cts
-
-    def _encrypt(self, key: PublicKey | SecretKey, plains: Sequence[int]) -> list[Ciphertext]:
-        return parallel.encrypt_many(key, plains)
-
 
     def _halves(self, count: int) -> tuple[slice, slice]:
         """(mine, theirs): the elements whose cross terms this party's key carries, and the peer's."""

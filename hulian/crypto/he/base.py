@@ -13,12 +13,9 @@ from collections.abc import Sequence
 import gmpy2
 
 from hulian.crypto.he import _batch  # built by `pip install -e .` (setup.py)
-from hulian.engine.pool import THREADS_ENV, default_workers, threads_from_env
+from hulian.engine.pool import native_threads
 
 Ciphertext = gmpy2.mpz
-def native_threads() -> int:
-    """Threads for one native batch loop (`_batch`): HULIAN_THREADS, else every core this process may use."""
-    return threads_from_env(THREADS_ENV, default_workers())
 
 
 class HeError(ValueError):

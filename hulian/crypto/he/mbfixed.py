@@ -44,8 +44,8 @@ from gmpy2 import mpz
 
 from hulian.crypto.ecc import crypto_mb
 from hulian.crypto.he import _batch
-from hulian.crypto.he.base import native_threads
 from hulian.crypto.he.mbx import BACKEND_ENV
+from hulian.engine.pool import native_threads
 
 DIGIT_BITS = 52
 _MASK = np.uint64((1 << DIGIT_BITS) - 1)

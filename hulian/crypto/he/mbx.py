@@ -27,7 +27,7 @@ import numpy as np
 
 from hulian.crypto.ecc import crypto_mb
 from hulian.crypto.he import _batch
-from hulian.crypto.he.base import native_threads
+from hulian.engine.pool import native_threads
 
 BACKEND_ENV = "HULIAN_HE_BACKEND"  # "gmpy2": never crypto_mb
 _KERNEL_SIZES_UP_TO = frozenset(b for top in (1024, 2048, 3072, 4096) for b in range(top - 64, top + 1))

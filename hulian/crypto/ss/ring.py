@@ -84,4 +84,3 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty((m, n) if b.ndim == 2 else m, dtype=U64)
     _ring.matmul(a, b, out, m, k, n, _ring.KERNEL)
     return out
-
