@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from hulian.engine.pool import ordered_map, worker_pool
+from hulian.engine.pool import THREADS_ENV, default_workers, native_threads, ordered_map, worker_pool
 
 
 class PeerGone(Exception):
@@ -78,3 +78,21 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(") ", 1)[1][0] != "Z"  # a zombie has exited
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(None, None), ("3", 3), ("0", None), ("two", None)])
+def test_native_threads_read_hulian_threads(configured: str | None, expected: int | None,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """HULIAN_THREADS sets a native loop's threads; unset or not a positive integer, every core we may use."""
+    if configured is None:
+        monkeypatch.delenv(THREADS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(THREADS_ENV, configured)
+    assert native_threads() == (default_workers() if expected is None else expected)
+
+
+def test_a_pools_workers_run_native_loops_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool spreads the cores, so its workers' native loops take one thread each, whatever the parent set."""
+    monkeypatch.setenv(THREADS_ENV, "4")
+    with worker_pool(1) as pool:
+        assert pool.submit(native_threads).result(timeout=60) == 1
